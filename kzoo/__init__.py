@@ -1,0 +1,9 @@
+"""kzoo: a Keras 3 / TensorFlow model zoo of generative image models."""
+
+__version__ = "0.1.0"
+
+# Importing the models registers every serialisable class with Keras.
+from kzoo import datasets, losses, networks  # noqa: E402,F401
+from kzoo.models import VAE  # noqa: E402,F401
+
+__all__ = ["VAE", "datasets", "losses", "networks", "__version__"]

@@ -1,0 +1,29 @@
+"""Where kzoo keeps its converted data and weights."""
+
+import os
+import pathlib
+
+
+def kzoo_home() -> pathlib.Path:
+    """The cache directory: `$KZOO_HOME`, else `$XDG_CACHE_HOME/kzoo`, else `~/.cache/kzoo`."""
+    home = os.environ.get("KZOO_HOME")
+    if home:
+        return pathlib.Path(home).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(cache) / "kzoo"
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

