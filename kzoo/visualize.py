@@ -58,7 +58,9 @@ def plot_history(history, path, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [k for k in history if not k.startswith("val_")]
+    from matplotlib.ticker import MaxNLocator
+
+    names = sorted((k for k in history if not k.startswith("val_")), key=lambda k: (k != "loss", k))
     if not names:
         raise ValueError("plot_history needs at least one training quantity in the history.")
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
@@ -70,6 +72,7 @@ def plot_history(history, path, title=None):
             ax.legend()
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)

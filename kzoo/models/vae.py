@@ -1,5 +1,7 @@
 """The variational autoencoder (Kingma & Welling 2014) as a `keras.Model` trained with `fit`."""
 
+import copy
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -158,7 +160,7 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserialization consumes the nested dicts
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
         return cls(**config)

@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+
+from kzoo import cli, training, visualize
+from kzoo.models import VAE
+
+
+def test_image_grid_places_each_image():
+    images = np.stack([np.full((3, 2, 1), v, np.uint8) for v in (10, 20, 30)])
+    grid = visualize.image_grid(images, ncols=2, pad=1, pad_value=0)
+    assert grid.shape == (2 * 4 + 1, 2 * 3 + 1, 1)
+    assert grid[1, 1, 0] == 10 and grid[1, 4, 0] == 20 and grid[5, 1, 0] == 30
+    assert grid[5, 4, 0] == 0 and grid[0, 0, 0] == 0  # the empty cell and the padding
+    with pytest.raises(ValueError, match="uint8"):
+        visualize.image_grid(images.astype("float32"))
+
+
+def test_saved_png_holds_the_grid(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (4, 5, 5, 3), dtype=np.uint8)
+    visualize.save_grid(tmp_path / "g.png", images, ncols=2, scale=1)
+    read = (matplotlib.image.imread(tmp_path / "g.png")[..., :3] * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(read, visualize.image_grid(images, ncols=2))
+
+
+def test_linear_path_ends_at_both_codes():
+    a, b = np.array([0.0, 2.0]), np.array([1.0, -2.0])
+    path = visualize.linear_path(a, b, 5)
+    np.testing.assert_allclose(path[0], a)
+    np.testing.assert_allclose(path[-1], b)
+    np.testing.assert_allclose(path[2], (a + b) / 2)
+
+
+def test_train_writes_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    code = cli.main(["train", "--preset", "vae_conv_fashion", "--epochs", "2", "--take", "512",
+                     "--batch-size", "64", "--out", str(out), "--verbose", "0"])
+    assert code == 0
+    history = json.loads((out / "history.json").read_text())
+    assert set(history) == {"loss", "reconstruction_loss", "kl_loss"} and len(history["loss"]) == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final"]["loss"] == history["loss"][-1]
+    assert json.loads((out / "config.json").read_text())["batch_size"] == 64
+    for name in ("loss_curve.png", "samples/epoch_001.png", "samples/epoch_002.png", "reconstructions.png",
+                 "interpolation.png"):
+        assert matplotlib.image.imread(out / name).size > 0, name
+    # 64 samples in an 8x8 grid of 28x28 images, 2-pixel padding, enlarged twice.
+    assert matplotlib.image.imread(out / "samples/epoch_002.png").shape[:2] == (2 * (8 * 30 + 2),) * 2
+    model = keras.models.load_model(out / "model.keras")
+    assert isinstance(model, VAE) and model.latent_dim == 20
+    # The grid shows the model's images for the fixed noise of seed 0.
+    z = np.random.default_rng(0).standard_normal((64, 20)).astype(np.float32)
+    grid = visualize.image_grid(np.clip(np.rint(np.asarray(model.generate(z)) * 255), 0, 255).astype(np.uint8))
+    png = matplotlib.image.imread(out / "samples/epoch_002.png")[::2, ::2, 0]
+    assert np.abs(png * 255 - grid[..., 0]).max() <= 1
+
+
+def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
+    model = VAE.from_design("mlp256", seed=0)
+    model.compile()
+    path = tmp_path / "model.keras"
+    training.save_model_atomically(model, path)
+    good = path.read_bytes()
+
+    def broken_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        training.save_model_atomically(model, path)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert cli.main(["train", "--preset", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert cli.main(["train", "--preset", "vae_mlp_rgb64", "--out", str(tmp_path)]) == 2
+    assert "--dataset folder:PATH" in capsys.readouterr().err
+    assert cli.main(["train", "--preset", "vae_conv_fashion", "--dataset", "folder:/nonexistent",
+                     "--out", str(tmp_path)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_console_entry_points():
+    result = subprocess.run([sys.executable, "-m", "kzoo", "presets"], capture_output=True, text=True, check=True)
+    assert "vae_conv_fashion" in result.stdout and "240.98" in result.stdout
+    status = subprocess.run([sys.executable, "-m", "kzoo", "data", "status"], capture_output=True, text=True,
+                            check=True)
+    assert json.loads(status.stdout)["mnist"]["cached"] is True
+
+
+def test_example_script_quick_mode(tmp_path):
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "examples" / "vae_fashion_mnist.py"
+    spec = importlib.util.spec_from_file_location("example_vae", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.main(["--out", str(tmp_path), "--quick"])
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert {"loss", "val_loss"} <= set(history)
+    assert matplotlib.image.imread(tmp_path / "reconstructions.png").size > 0
+    assert isinstance(keras.models.load_model(tmp_path / "model.keras"), type(model))
