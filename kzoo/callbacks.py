@@ -53,3 +53,64 @@ class HistoryWriter(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         atomic_write_bytes(self.out_dir / "history.json", json.dumps(self.history, indent=1).encode())
         visualize.plot_history(self.history, self.out_dir / "loss_curve.png", title=self.title)
+
+
+class StabilitySummary(keras.callbacks.Callback):
+    """Per-epoch spread of every tracked loss over the training steps, written to `stability.json` and
+    `stability.md` after each epoch.
+
+    For each quantity and epoch: the mean, min and max of its per-step values, the range (max - min) and
+    the relative swing, range / |mean| (null where |mean| < 1e-8, e.g. a Wasserstein estimate near 0).
+    Per-step values are exact: they come from the change of each tracker's running total and count.
+    """
+
+    def __init__(self, out_dir):
+        super().__init__()
+        self.out_dir = pathlib.Path(out_dir)
+        self.epochs = []
+
+    def _trackers(self):
+        return [m for m in self.model.metrics if hasattr(m, "total") and hasattr(m, "count")]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._previous = {m.name: (0.0, 0.0) for m in self._trackers()}
+        self._steps = {m.name: [] for m in self._trackers()}
+
+    def on_train_batch_end(self, batch, logs=None):
+        for m in self._trackers():
+            total, count = float(m.total.numpy()), float(m.count.numpy())
+            previous_total, previous_count = self._previous[m.name]
+            if count > previous_count:
+                self._steps[m.name].append((total - previous_total) / (count - previous_count))
+            self._previous[m.name] = (total, count)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1}
+        for name, values in self._steps.items():
+            if values:
+                row[name] = spread(values)
+        self.epochs.append(row)
+        atomic_write_bytes(self.out_dir / "stability.json", json.dumps(self.epochs, indent=1).encode())
+        atomic_write_bytes(self.out_dir / "stability.md", stability_table(self.epochs).encode())
+
+
+def spread(values):
+    values = np.asarray(values, np.float64)
+    mean, low, high = float(values.mean()), float(values.min()), float(values.max())
+    return {"mean": mean, "min": low, "max": high, "range": high - low,
+            "relative_swing": (high - low) / abs(mean) if abs(mean) >= 1e-8 else None, "steps": int(values.size)}
+
+
+def stability_table(epochs):
+    """A Markdown table: one row per epoch, `mean [min, max] swing` per quantity."""
+    names = [k for k in epochs[0] if k != "epoch"] if epochs else []
+    lines = ["Per-step values within each epoch: mean [min, max], relative swing = (max - min) / |mean|.", "",
+             "| epoch | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for row in epochs:
+        cells = []
+        for name in names:
+            s = row.get(name)
+            swing = "n/a" if s is None or s["relative_swing"] is None else f"{s['relative_swing']:.2f}"
+            cells.append("" if s is None else f"{s['mean']:.4g} [{s['min']:.4g}, {s['max']:.4g}] {swing}")
+        lines.append(f"| {row['epoch']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

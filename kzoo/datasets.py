@@ -31,7 +31,7 @@ import numpy as np
 
 from kzoo.config import atomic_write_bytes, kzoo_home
 
-DEFAULT_PIXEL_RANGE = {"vae": (0.0, 1.0), "gan": (-1.0, 1.0)}
+DEFAULT_PIXEL_RANGE = {"vae": (0.0, 1.0), "critic_vae": (0.0, 1.0), "gan": (-1.0, 1.0)}
 _PIXEL_RANGES = {(0.0, 1.0), (-1.0, 1.0)}
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

@@ -15,6 +15,25 @@ def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about):
     }
 
 
+def _gan(design, loss, lipschitz, n_critic, d_optimizer, g_optimizer, dataset, batch_size, epochs, about,
+         latent_dim=100, **discriminator):
+    return {
+        "family": "gan",
+        "model": {"design": design, "latent_dim": latent_dim, "loss": loss, "lipschitz": lipschitz,
+                  "n_critic": n_critic, "discriminator": discriminator},
+        "optimizer": {"d": d_optimizer, "g": g_optimizer},
+        "dataset": dataset, "batch_size": batch_size, "epochs": epochs, "about": about,
+    }
+
+
+def _adam(learning_rate, beta_1=0.9, beta_2=0.999):
+    return {"class_name": "Adam", "learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2}
+
+
+_DCGAN_ADAM = _adam(2e-4, 0.5)
+_WGAN_RMSPROP = {"class_name": "RMSprop", "learning_rate": 5e-5}
+_WGAN_GP_ADAM = _adam(1e-4, 0.5, 0.9)
+
 PRESETS = {
     "vae_conv_fashion": _vae(
         "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
@@ -37,6 +56,40 @@ PRESETS = {
         "mlp_rgb64", 16, None, 1e-3, 128, 50,
         "MLP VAE for 64x64 RGB (design 5): 12288-512-512, latent 16, LeakyReLU(0.2). "
         "Give a dataset: --dataset folder:PATH or tfds:NAME."),
+    "dcgan_fashion": _gan(
+        "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "fashion_mnist", 128, 30,
+        "DCGAN 28x28 (Radford et al. 2016): Adam(2e-4, beta1 0.5), batch 128, 30 epochs, data in [-1, 1]."),
+    "dcgan_mnist": _gan(
+        "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
+        "DCGAN 28x28 on MNIST with the same settings."),
+    "wgan_clip_fashion": _gan(
+        "dcgan28", "wasserstein", {"class_name": "WeightClipping", "config": {"clip_value": 0.01}}, 5,
+        _WGAN_RMSPROP, _WGAN_RMSPROP, "fashion_mnist", 64, 30,
+        "WGAN (Arjovsky et al. 2017): the DCGAN critic without sigmoid, clipping 0.01, RMSprop(5e-5), "
+        "n_critic 5, batch 64."),
+    "wgan_gp_fashion": _gan(
+        "dcgan28", "wasserstein", {"class_name": "GradientPenalty", "config": {"weight": 10.0}}, 5,
+        _WGAN_GP_ADAM, _WGAN_GP_ADAM, "fashion_mnist", 64, 30,
+        "WGAN-GP (Gulrajani et al. 2017): critic without batch norm, lambda 10, Adam(1e-4, 0.5, 0.9), "
+        "n_critic 5, batch 64.", batch_norm=False),
+    "dcgan_rgb64": _gan(
+        "dcgan64", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, None, 128, 30,
+        "DCGAN 64x64 RGB: ConvT+BN+ReLU generator to 64x64x3, mirrored Conv+BN+LeakyReLU discriminator, "
+        "Adam(2e-4, 0.5, 0.999), batch 128. Give a dataset: --dataset folder:PATH or tfds:NAME."),
+    "dense_gan_mnist": _gan(
+        "dense_conv28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
+        "Dense+conv GAN on MNIST: Dense(7*7*128), ConvT 64/1 (5x5, s2), LeakyReLU(0.2); Conv 64-512 "
+        "discriminator; Adam 2e-4, binary cross-entropy, latent 100."),
+    "critic_vae_mnist": {
+        "family": "critic_vae",
+        "model": {"design": "mlp256", "latent_dim": 10, "reconstruction": "bce", "critic_units": [512, 256],
+                  "critic_weight": 1.0, "lipschitz": {"class_name": "GradientPenalty", "config": {"weight": 10.0}},
+                  "n_critic": 1},
+        "optimizer": {"autoencoder": _adam(1e-3), "critic": _adam(1e-3)},
+        "dataset": "mnist", "batch_size": 64, "epochs": 35,
+        "about": "VAE with a latent Wasserstein critic instead of KL: MLP 784-256, latent 10, critic 512-256-1 "
+                 "with gradient penalty, Adam 1e-3 for both, batch 64, 35 epochs.",
+    },
 }
 
 
@@ -64,4 +117,32 @@ def build_model(preset, image_shape=None, seed=None):
         model = VAE.from_design(image_shape=image_shape, seed=seed, **preset["model"])
         model.compile(optimizer=make_optimizer(preset["optimizer"]))
         return model
+    if family == "gan":
+        from kzoo import constraints
+        from kzoo.models import AdversarialModel
+        from kzoo.networks import build_gan_networks
+        spec = preset["model"]
+        generator, discriminator = build_gan_networks(spec["design"], spec["latent_dim"], image_shape,
+                                                      **spec["discriminator"])
+        lipschitz = constraints.get(spec["lipschitz"])
+        model = AdversarialModel(generator, discriminator, loss=spec["loss"], lipschitz=lipschitz,
+                                 n_critic=spec["n_critic"], seed=seed)
+        model.compile(d_optimizer=make_optimizer(preset["optimizer"]["d"]),
+                      g_optimizer=make_optimizer(preset["optimizer"]["g"]))
+        return model
+    if family == "critic_vae":
+        from kzoo.models import CriticVAE
+        spec = dict(preset["model"])
+        spec["critic_units"] = tuple(spec["critic_units"])
+        model = CriticVAE.from_design(image_shape=image_shape, seed=seed, **spec)
+        model.compile(optimizer=make_optimizer(preset["optimizer"]["autoencoder"]),
+                      critic_optimizer=make_optimizer(preset["optimizer"]["critic"]))
+        return model
     raise ValueError(f"preset {preset['name']!r} has unknown family {family!r}.")
+
+
+def pipeline_batch_size(preset):
+    """Images per `fit` step: adversarial models take `n_critic` critic batches per generator step."""
+    if preset["family"] == "gan":
+        return preset["batch_size"] * preset["model"]["n_critic"]
+    return preset["batch_size"]

@@ -31,7 +31,8 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
     """Train preset `preset_name` and write the run folder `out`:
 
     ``config.json``, ``history.json``, ``loss_curve.png``, ``samples/epoch_NNN.png`` (fixed latent vectors),
-    ``reconstructions.png`` (VAE), ``interpolation.png``, ``model.keras`` and ``summary.json``.
+    ``stability.json``/``stability.md`` (per-epoch loss spread), ``reconstructions.png`` (models with an
+    encoder), ``interpolation.png``, ``model.keras`` and ``summary.json``.
     Returns the summary dict.
     """
     preset = presets.get(preset_name, dataset=dataset, epochs=epochs, batch_size=batch_size)
@@ -44,19 +45,24 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
     config = dict(preset, take=take, seed=seed)
     atomic_write_bytes(out / "config.json", json.dumps(config, indent=1, default=str).encode())
 
-    train_ds = datasets.load(preset["dataset"], "train", batch_size=preset["batch_size"],
-                             pixel_range=preset["pixel_range"], seed=seed, take=take)
+    # Adversarial models get n_critic batches per step, all full (the critic batches must be equal).
+    adversarial = preset["family"] == "gan"
+    train_ds = datasets.load(preset["dataset"], "train", batch_size=presets.pipeline_batch_size(preset),
+                             pixel_range=preset["pixel_range"], seed=seed, take=take,
+                             drop_remainder=adversarial)
     image_shape = tuple(train_ds.element_spec.shape[1:])
     model = presets.build_model(preset, image_shape=image_shape, seed=seed)
 
     history_writer = kcallbacks.HistoryWriter(out, title=f"{preset_name} on {preset['dataset']}")
     grid = kcallbacks.SampleGrid(out / "samples", num_images=num_samples, seed=seed)
+    stability = kcallbacks.StabilitySummary(out)
     start = time.perf_counter()
-    model.fit(train_ds, epochs=preset["epochs"], callbacks=[history_writer, grid], verbose=verbose,
+    model.fit(train_ds, epochs=preset["epochs"], callbacks=[history_writer, grid, stability], verbose=verbose,
               shuffle=False)  # the pipeline shuffles
     wall = time.perf_counter() - start
 
-    figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png"}
+    figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
+               "stability": "stability.md"}
     examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
     if hasattr(model, "reconstruct"):
         recon = model.reconstruct(examples)
@@ -74,6 +80,7 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         "wall_time_s": round(wall, 1), "seconds_per_epoch": round(wall / preset["epochs"], 2),
         "parameters": int(model.count_params()),
         "final": {k: v[-1] for k, v in history_writer.history.items()},
+        "stability_last_epoch": stability.epochs[-1] if stability.epochs else None,
         "figures": figures, "model": "model.keras",
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())

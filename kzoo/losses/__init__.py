@@ -1,6 +1,9 @@
-"""Loss terms shared by every model: VAE terms here; adversarial pairs and penalties join them."""
+"""Loss terms shared by every model: VAE terms, adversarial pairs, the gradient penalty."""
 
+from kzoo.losses.adversarial import LOSS_PAIRS, LossPair, get_loss_pair
 from kzoo.losses.distribute import scale_for_replicas
+from kzoo.losses.penalties import gradient_penalty
 from kzoo.losses.vae import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss
 
-__all__ = ["RECONSTRUCTION_LOSSES", "gaussian_kl", "reconstruction_loss", "scale_for_replicas"]
+__all__ = ["LOSS_PAIRS", "LossPair", "RECONSTRUCTION_LOSSES", "gaussian_kl", "get_loss_pair", "gradient_penalty",
+           "reconstruction_loss", "scale_for_replicas"]

@@ -1,5 +1,7 @@
 """kzoo's models: custom `keras.Model` subclasses trained with `fit`."""
 
+from kzoo.models.adversarial import AdversarialModel, critic_update
+from kzoo.models.critic_vae import CriticVAE
 from kzoo.models.vae import VAE
 
-__all__ = ["VAE"]
+__all__ = ["AdversarialModel", "CriticVAE", "VAE", "critic_update"]

@@ -1,0 +1,218 @@
+"""The one adversarial training loop: `n_critic` discriminator/critic updates, then one generator update.
+
+DCGAN, WGAN (clipping), WGAN-GP, hinge and least-squares GANs are this model with different loss pairs,
+Lipschitz strategies and networks (see `kzoo.presets`); the Wasserstein-critic VAE reuses `critic_update`.
+"""
+
+import copy
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kzoo import constraints
+from kzoo.losses import get_loss_pair, scale_for_replicas
+
+
+def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None):
+    """One optimizer step of a discriminator/critic on a batch of real and fake inputs.
+
+    Minimises `loss_pair.discriminator(f(real), f(fake)) + lipschitz.penalty(...)`, then applies the Lipschitz
+    strategy's constraint. Returns `(loss, penalty, real_output, fake_output)` with outputs in float32.
+    """
+    with tf.GradientTape() as tape:
+        real_output = ops.cast(critic(real, training=True), "float32")
+        fake_output = ops.cast(critic(fake, training=True), "float32")
+        loss = loss_pair.discriminator(real_output, fake_output)
+        penalty = lipschitz.penalty(critic, real, fake, seed=seed)
+        scaled = optimizer.scale_loss(scale_for_replicas(loss + penalty))
+    grads = tape.gradient(scaled, critic.trainable_variables)
+    optimizer.apply(grads, critic.trainable_variables)
+    lipschitz.after_update(critic)
+    return loss, penalty, real_output, fake_output
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class AdversarialModel(keras.Model):
+    """A GAN: a generator and a discriminator/critic trained against each other with `fit`.
+
+    Each `train_step` receives `n_critic * B` real images, splits them into `n_critic` batches of `B`, runs one
+    critic update on each (with fresh noise), then one generator update on `B` fresh noise vectors. So one
+    epoch is one pass of the critic over the data, and `model.optimizer` (the generator's) counts generator steps.
+
+    Args:
+        generator: model mapping `z` (`[B, latent_dim]`) to images in `pixel_range`.
+        discriminator: model mapping images to one raw output per image (a logit or a critic score).
+        loss: a loss pair name (`minimax`, `non_saturating`, `wasserstein`, `hinge`, `least_squares`).
+        lipschitz: `None`, `"clip"`, `"gp"` or a strategy from `kzoo.constraints`.
+        n_critic: critic updates per generator update.
+        seed: seed of the noise.
+    """
+
+    def __init__(self, generator, discriminator, loss="non_saturating", lipschitz=None, n_critic=1, seed=None,
+                 pixel_range=(-1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
+        out_shape = tuple(discriminator.outputs[0].shape[1:])
+        if out_shape != (1,):
+            raise ValueError(f"the discriminator must output one value per image, shape (batch, 1); "
+                             f"{discriminator.name} outputs (batch, {', '.join(map(str, out_shape))}).")
+        if tuple(generator.outputs[0].shape[1:]) != tuple(discriminator.inputs[0].shape[1:]):
+            raise ValueError(f"generator output shape {tuple(generator.outputs[0].shape[1:])} differs from "
+                             f"discriminator input shape {tuple(discriminator.inputs[0].shape[1:])}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss_pair = get_loss_pair(loss)
+        self.lipschitz = constraints.get(lipschitz)
+        self.n_critic = int(n_critic)
+        self.seed = seed
+        self.pixel_range = tuple(float(v) for v in pixel_range)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Trackers hold batch means, one update per (critic or generator) step.
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein")
+        self.penalty_tracker = keras.metrics.Mean(name="penalty")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True
+
+    @property
+    def latent_dim(self):
+        return int(self.generator.inputs[0].shape[-1])
+
+    @property
+    def image_shape(self):
+        return tuple(self.generator.outputs[0].shape[1:])
+
+    @property
+    def metrics(self):
+        trackers = [self.d_loss_tracker, self.g_loss_tracker]
+        if self.loss_pair.estimates_wasserstein:
+            trackers.append(self.wasserstein_tracker)
+        if self.lipschitz.has_penalty:
+            trackers.append(self.penalty_tracker)
+        if self.loss_pair.probabilistic:
+            trackers += [self.d_real_tracker, self.d_fake_tracker]
+        return trackers
+
+    # -- compile ----------------------------------------------------------------------------------
+
+    def compile(self, d_optimizer="auto", g_optimizer="auto", **kwargs):
+        """Separate optimizers; `"auto"` is Adam(2e-4, beta_1=0.5) (DCGAN). The generator's becomes
+        `model.optimizer`."""
+        if "optimizer" in kwargs:
+            raise ValueError("an adversarial model has two optimizers: pass d_optimizer= and g_optimizer=.")
+        self.d_optimizer = _optimizer(d_optimizer)
+        super().compile(optimizer=_optimizer(g_optimizer), **kwargs)
+
+    @property
+    def g_optimizer(self):
+        return self.optimizer
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        return {"d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+                "g_optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config):
+        self.compile(d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
+                     g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]))
+        # Create the optimizer variables now, so a `.keras` file's optimizer state has somewhere to load.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.optimizer.build(self.generator.trainable_variables)
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def generate(self, z, training=False):
+        """Images in `pixel_range` from latent vectors `z`."""
+        return ops.cast(self.generator(z, training=training), "float32")
+
+    def sample(self, num_images, seed=None):
+        z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
+        return self.generate(z)
+
+    def discriminate(self, images):
+        """D(x) = P(real) for the probability losses, the critic score otherwise."""
+        output = ops.cast(self.discriminator(images, training=False), "float32")
+        return ops.sigmoid(output) if self.loss_pair.probabilistic else output
+
+    def call(self, z, training=False):
+        return self.generate(z, training=training)
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def _noise(self, batch):
+        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+
+    def train_step(self, data):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        batch = ops.shape(real)[0] // self.n_critic
+        for i in range(self.n_critic):
+            real_i = real[i * batch:(i + 1) * batch]
+            fake_i = self.generator(self._noise(batch), training=True)
+            d_loss, penalty, real_out, fake_out = critic_update(
+                self.discriminator, self.d_optimizer, real_i, fake_i, self.loss_pair, self.lipschitz,
+                seed=self.seed_generator)
+            self._track_critic(d_loss, penalty, real_out, fake_out)
+
+        with tf.GradientTape() as tape:
+            fake_out = ops.cast(self.discriminator(self.generator(self._noise(batch), training=True),
+                                                   training=True), "float32")
+            g_loss = self.loss_pair.generator(fake_out)
+            scaled = self.optimizer.scale_loss(scale_for_replicas(g_loss))
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self.optimizer.apply(grads, self.generator.trainable_variables)
+        self.g_loss_tracker.update_state(g_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        batch = ops.shape(real)[0]
+        fake = self.generator(self._noise(batch), training=False)
+        real_out = ops.cast(self.discriminator(real, training=False), "float32")
+        fake_out = ops.cast(self.discriminator(fake, training=False), "float32")
+        penalty = self.lipschitz.penalty(self.discriminator, real, fake, seed=self.seed_generator)
+        self._track_critic(self.loss_pair.discriminator(real_out, fake_out), penalty, real_out, fake_out)
+        self.g_loss_tracker.update_state(self.loss_pair.generator(fake_out))
+        return {m.name: m.result() for m in self.metrics}
+
+    def _track_critic(self, d_loss, penalty, real_out, fake_out):
+        self.d_loss_tracker.update_state(d_loss)
+        if self.loss_pair.estimates_wasserstein:
+            self.wasserstein_tracker.update_state(ops.mean(real_out) - ops.mean(fake_out))
+        if self.lipschitz.has_penalty:
+            self.penalty_tracker.update_state(penalty)
+        if self.loss_pair.probabilistic:
+            self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_out)))
+            self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_out)))
+
+    # -- serialization ----------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "loss": self.loss_pair.name,
+            "lipschitz": constraints.serialize(self.lipschitz),
+            "n_critic": self.n_critic,
+            "seed": self.seed,
+            "pixel_range": list(self.pixel_range),
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)  # deserialization consumes the nested dicts
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _optimizer(spec):
+    if spec == "auto":
+        return keras.optimizers.Adam(2e-4, beta_1=0.5)
+    return keras.optimizers.get(spec)

@@ -1,0 +1,131 @@
+"""Generators and discriminators (critics) of the published GAN designs.
+
+Generators map `z` to images in [-1, 1] (tanh). Discriminators output one raw value per image: a logit
+for the probability losses (the published sigmoid is applied inside the loss, from logits), a score for
+critics. Layers followed by batch normalisation have no bias.
+"""
+
+import keras
+from keras import layers
+
+
+def _leaky(x):
+    return layers.LeakyReLU(0.2)(x)
+
+
+def dcgan28_generator(latent_dim=100, channels=1):
+    """z -> ConvT(128,7,s1,valid)+BN+ReLU -> ConvT(64,4,s2)+BN+ReLU -> ConvT(C,4,s2)+tanh: 28x28xC."""
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Reshape((1, 1, latent_dim))(z)
+    x = layers.Conv2DTranspose(128, 7, strides=1, padding="valid", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", name="images")(x)
+    return keras.Model(z, x, name="dcgan28_generator")
+
+
+def dcgan28_discriminator(image_shape=(28, 28, 1), batch_norm=True):
+    """Conv(64,4,s2)+LReLU -> Conv(128,4,s2)[+BN]+LReLU -> Conv(1,7,valid): one value per image.
+
+    `batch_norm=False` gives the WGAN-GP critic (the penalty is per example, which batch norm breaks).
+    """
+    images = keras.Input(image_shape, name="images")
+    x = _leaky(layers.Conv2D(64, 4, strides=2, padding="same")(images))
+    x = layers.Conv2D(128, 4, strides=2, padding="same", use_bias=not batch_norm)(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
+    x = _leaky(x)
+    x = layers.Conv2D(1, 7, padding="valid")(x)
+    return keras.Model(images, layers.Flatten(name="output")(x), name="dcgan28_discriminator")
+
+
+def dcgan64_generator(latent_dim=100, channels=3, width=64):
+    """z -> ConvT(8w,4,valid) 4x4 -> ConvT(4w) 8x8 -> ConvT(2w) 16x16 -> ConvT(w) 32x32, each +BN+ReLU,
+    -> ConvT(C,4,s2)+tanh 64x64xC (Radford et al. 2016)."""
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Reshape((1, 1, latent_dim))(z)
+    x = layers.Conv2DTranspose(8 * width, 4, padding="valid", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for multiple in (4, 2, 1):
+        x = layers.Conv2DTranspose(multiple * width, 4, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", name="images")(x)
+    return keras.Model(z, x, name="dcgan64_generator")
+
+
+def dcgan64_discriminator(image_shape=(64, 64, 3), width=64, batch_norm=True):
+    """Conv(w,4,s2)+LReLU -> Conv(2w)/(4w)/(8w) (4, s2)+BN+LReLU -> Conv(1,4,valid): the mirrored discriminator."""
+    images = keras.Input(image_shape, name="images")
+    x = _leaky(layers.Conv2D(width, 4, strides=2, padding="same")(images))
+    for multiple in (2, 4, 8):
+        x = layers.Conv2D(multiple * width, 4, strides=2, padding="same", use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
+        x = _leaky(x)
+    x = layers.Conv2D(1, 4, padding="valid")(x)
+    return keras.Model(images, layers.Flatten(name="output")(x), name="dcgan64_discriminator")
+
+
+def dense_conv28_generator(latent_dim=100):
+    """z -> Dense(7*7*128)+LReLU -> ConvT(64,5,s2)+LReLU (the 14x14x64 map) -> ConvT(1,5,s2)+tanh: 28x28x1.
+
+    The reproduced study lists Dense(7*7*128) and a 14*14*64 stage before two stride-2 ConvT layers; with two
+    stride-2 layers ending at 28x28, the 14x14x64 stage is the first ConvT's output, which is how it is built.
+    """
+    z = keras.Input((latent_dim,), name="z")
+    x = _leaky(layers.Dense(7 * 7 * 128)(z))
+    x = layers.Reshape((7, 7, 128))(x)
+    x = _leaky(layers.Conv2DTranspose(64, 5, strides=2, padding="same")(x))
+    x = layers.Conv2DTranspose(1, 5, strides=2, padding="same", activation="tanh", name="images")(x)
+    return keras.Model(z, x, name="dense_conv28_generator")
+
+
+def dense_conv28_discriminator(image_shape=(28, 28, 1)):
+    """Conv 64/128/256/512 (5x5, s2, same)+LReLU -> flatten -> Dense(1)."""
+    images = keras.Input(image_shape, name="images")
+    x = images
+    for filters in (64, 128, 256, 512):
+        x = _leaky(layers.Conv2D(filters, 5, strides=2, padding="same")(x))
+    return keras.Model(images, layers.Dense(1, name="output")(layers.Flatten()(x)), name="dense_conv28_discriminator")
+
+
+def mlp_critic(input_dim, units=(512, 256), name="latent_critic"):
+    """MLP critic over vectors (latent codes or 2-D points): Dense(u)+LReLU(0.2) for each u, then Dense(1)."""
+    inputs = keras.Input((input_dim,), name="inputs")
+    x = inputs
+    for u in units:
+        x = _leaky(layers.Dense(u)(x))
+    return keras.Model(inputs, layers.Dense(1, name="output")(x), name=name)
+
+
+def mlp_generator(latent_dim=2, output_dim=2, units=(128, 128), name="mlp_generator"):
+    """MLP generator for the toy 2-D sets: Dense(u)+ReLU for each u, then a linear Dense(output_dim)."""
+    z = keras.Input((latent_dim,), name="z")
+    x = z
+    for u in units:
+        x = layers.Dense(u, activation="relu")(x)
+    return keras.Model(z, layers.Dense(output_dim, name="points")(x), name=name)
+
+
+GAN_DESIGNS = {
+    "dcgan28": (dcgan28_generator, dcgan28_discriminator),
+    "dcgan64": (dcgan64_generator, dcgan64_discriminator),
+    "dense_conv28": (dense_conv28_generator, dense_conv28_discriminator),
+}
+
+
+def build_gan_networks(design, latent_dim=100, image_shape=None, **discriminator_kwargs):
+    """`(generator, discriminator)` of a named design."""
+    if design not in GAN_DESIGNS:
+        raise ValueError(f"unknown GAN design {design!r}; choose one of {', '.join(GAN_DESIGNS)}.")
+    make_generator, make_discriminator = GAN_DESIGNS[design]
+    expected = {"dcgan28": (28, 28), "dense_conv28": (28, 28), "dcgan64": (64, 64)}[design]
+    if image_shape is not None and tuple(image_shape[:2]) != expected:
+        raise ValueError(f"GAN design {design!r} makes {expected[0]}x{expected[1]} images; the data has "
+                         f"shape {tuple(image_shape)}. Resize the data (image_size) or choose another design.")
+    generator_kwargs = {}
+    if image_shape is not None and design != "dense_conv28":
+        generator_kwargs["channels"] = image_shape[-1]
+        discriminator_kwargs["image_shape"] = tuple(image_shape)
+    return make_generator(latent_dim, **generator_kwargs), make_discriminator(**discriminator_kwargs)
