@@ -4,14 +4,13 @@ DCGAN, WGAN (clipping), WGAN-GP, hinge and least-squares GANs are this model wit
 Lipschitz strategies and networks (see `kzoo.presets`); the Wasserstein-critic VAE reuses `critic_update`.
 """
 
-import copy
-
 import keras
 import tensorflow as tf
 from keras import ops
 
 from kzoo import constraints
 from kzoo.losses import get_loss_pair, scale_for_replicas
+from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 
 
 def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None):
@@ -48,6 +47,8 @@ class AdversarialModel(keras.Model):
         n_critic: critic updates per generator update.
         seed: seed of the noise.
     """
+
+    submodels = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, loss="non_saturating", lipschitz=None, n_critic=1, seed=None,
                  pixel_range=(-1.0, 1.0), **kwargs):
@@ -193,9 +194,8 @@ class AdversarialModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config.update(serialize_submodels(self, self.submodels))
         config.update({
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "loss": self.loss_pair.name,
             "lipschitz": constraints.serialize(self.lipschitz),
             "n_critic": self.n_critic,
@@ -206,10 +206,7 @@ class AdversarialModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)  # deserialization consumes the nested dicts
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return from_config_with_submodels(cls, config, cls.submodels)
 
 
 def _optimizer(spec):

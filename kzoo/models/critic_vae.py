@@ -7,8 +7,6 @@ q(z) (codes of the data) and the prior N(0, I). Each step updates the critic wit
 reconstruction + critic_weight * the critic's estimate.
 """
 
-import copy
-
 import keras
 import tensorflow as tf
 from keras import ops
@@ -33,6 +31,8 @@ class CriticVAE(VAE):
         lipschitz: the critic's Lipschitz strategy (default: gradient penalty, weight 10).
         n_critic: critic updates per autoencoder update.
     """
+
+    submodels = ("encoder", "decoder", "latent_critic")
 
     def __init__(self, encoder, decoder, latent_critic, critic_weight=1.0, lipschitz="gp", n_critic=1,
                  reconstruction="bce", seed=None, **kwargs):
@@ -125,18 +125,11 @@ class CriticVAE(VAE):
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
-        config = super().get_config()
+        config = super().get_config()  # includes every sub-model in `submodels`
         config.pop("beta")
         config.update({
-            "latent_critic": keras.saving.serialize_keras_object(self.latent_critic),
             "critic_weight": self.critic_weight,
             "lipschitz": constraints.serialize(self.lipschitz),
             "n_critic": self.n_critic,
         })
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = copy.deepcopy(config)
-        config["latent_critic"] = keras.saving.deserialize_keras_object(config["latent_critic"])
-        return super().from_config(config)

@@ -1,12 +1,11 @@
 """The variational autoencoder (Kingma & Welling 2014) as a `keras.Model` trained with `fit`."""
 
-import copy
-
 import keras
 import tensorflow as tf
 from keras import ops
 
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
+from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
 
@@ -26,6 +25,8 @@ class VAE(keras.Model):
         beta: weight of the KL term (1 gives the ELBO; beta-VAE otherwise).
         seed: seed of the reparameterisation noise.
     """
+
+    submodels = ("encoder", "decoder")
 
     def __init__(self, encoder, decoder, reconstruction="bce", beta=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -149,9 +150,8 @@ class VAE(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config.update(serialize_submodels(self, self.submodels))
         config.update({
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
             "reconstruction": self.reconstruction,
             "beta": self.beta,
             "seed": self.seed,
@@ -160,10 +160,7 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)  # deserialization consumes the nested dicts
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return from_config_with_submodels(cls, config, cls.submodels)
 
 
 def _images_of(data):
