@@ -109,3 +109,51 @@ def test_example_script_quick_mode(tmp_path):
     assert {"loss", "val_loss"} <= set(history)
     assert matplotlib.image.imread(tmp_path / "reconstructions.png").size > 0
     assert isinstance(keras.models.load_model(tmp_path / "model.keras"), type(model))
+
+
+class _EchoModel(keras.Model):
+    """Tracks the mean of each batch's values, per example, so per-step values are known exactly."""
+
+    def __init__(self):
+        super().__init__()
+        self.tracker = keras.metrics.Mean(name="value")
+        self.dense = keras.layers.Dense(1)
+
+    @property
+    def metrics(self):
+        return [self.tracker]
+
+    def train_step(self, data):
+        self.tracker.update_state(keras.ops.reshape(data, (-1,)))
+        return {"value": self.tracker.result()}
+
+
+def test_stability_summary_recovers_exact_per_step_values(tmp_path):
+    from kzoo.callbacks import StabilitySummary
+    model = _EchoModel()
+    model.compile(optimizer="sgd")
+    data = np.array([1, 3, 10, 20, -5, -7, 100], "float32")[:, None]
+    summary = StabilitySummary(tmp_path)
+    model.fit(data, batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=[summary])
+    steps = [2.0, 15.0, -6.0, 100.0]  # batch means, the last batch holding one example
+    expected = {"mean": np.mean(steps), "min": -6.0, "max": 100.0, "range": 106.0,
+                "relative_swing": 106.0 / abs(np.mean(steps)), "steps": 4}
+    for epoch in summary.epochs:
+        for key, value in expected.items():
+            np.testing.assert_allclose(epoch["value"][key], value, rtol=1e-6)
+    written = json.loads((tmp_path / "stability.json").read_text())
+    assert [row["epoch"] for row in written] == [1, 2]
+    assert "| 2 | 27.75 [-6, 100] 3.82 |" in (tmp_path / "stability.md").read_text()
+
+
+def test_train_a_gan_preset_writes_samples_and_stability(tmp_path):
+    out = tmp_path / "gan"
+    assert cli.main(["train", "--preset", "wgan_gp_fashion", "--epochs", "1", "--take", "650", "--out", str(out),
+                     "--verbose", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["final"]) == {"d_loss", "g_loss", "wasserstein", "penalty"}
+    # 650 images make two full steps of 5 x 64 (the remainder is dropped).
+    assert summary["stability_last_epoch"]["d_loss"]["steps"] == 2
+    assert "reconstructions" not in summary["figures"] and (out / "interpolation.png").exists()
+    model = keras.models.load_model(out / "model.keras")
+    assert int(model.optimizer.iterations) == 2 and int(model.d_optimizer.iterations) == 10
