@@ -114,3 +114,45 @@ def stability_table(epochs):
             cells.append("" if s is None else f"{s['mean']:.4g} [{s['min']:.4g}, {s['max']:.4g}] {swing}")
         lines.append(f"| {row['epoch']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+class PeriodicMetric(keras.callbacks.Callback):
+    """Compute a sample-quality metric every `every` epochs during `fit` and add it to the logs (so it reaches
+    `history`, `HistoryWriter` and TensorBoard).
+
+    `metric="fid"`: reference FID of `num_samples` generated images against the first `num_samples` of
+    `dataset`/`split` (slow on a CPU: about 20 images/s); `metric="classifier_fid"`: FID in kzoo's domain
+    classifier's feature space (mnist, fashion_mnist; fast). Small `num_samples` biases FID upwards:
+    compare values computed with the same N only.
+    """
+
+    def __init__(self, dataset, metric="classifier_fid", num_samples=1000, split="test", every=1, seed=0):
+        super().__init__()
+        if metric not in ("fid", "classifier_fid"):
+            raise ValueError(f"metric must be 'fid' or 'classifier_fid', got {metric!r}.")
+        self.dataset, self.metric, self.num_samples = dataset, metric, num_samples
+        self.split, self.every, self.seed = split, every, seed
+        self._classifier = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every or logs is None:
+            return
+        logs[self.metric] = self.compute()
+
+    def compute(self):
+        import warnings
+
+        from kzoo import datasets
+        from kzoo.metrics.features import generated_batches
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the small-N bias is documented above
+            if self.metric == "fid":
+                from kzoo.metrics.evaluate import evaluate_generator
+                return evaluate_generator(self.model, self.dataset, self.split, self.num_samples, ("fid",),
+                                          seed=self.seed, progress=False)["fid"]
+            from kzoo.metrics.classifier import DomainClassifier, classifier_metrics
+            if self._classifier is None:
+                self._classifier = DomainClassifier.load(self.dataset)
+            real = datasets.load_arrays(self.dataset, self.split).images[: self.num_samples]
+            fakes = np.concatenate(list(generated_batches(self.model, self.num_samples, seed=self.seed)))
+            return classifier_metrics(self._classifier, real, fakes)["classifier_fid"]

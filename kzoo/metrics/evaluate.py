@@ -87,3 +87,46 @@ def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples
     if "kid" in metrics:
         report["kid_mean"], report["kid_std"] = kid_from_features(real_features, fake_features, seed=seed)
     return report
+
+
+EVALUATE_METRICS = ("fid", "kid", "is", "classifier", "coverage", "diversity")
+
+
+def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples=10000, split="test",
+                   network="fid_inception", seed=0, progress=True):
+    """Everything `kzoo evaluate` reports, as one dict.
+
+    - ``fid``, ``kid``: against the first `num_samples` images of `dataset`/`split`, with `network`;
+    - ``is``: the ImageNet Inception Score (needs `network="imagenet_inception"`: the reference FID network has
+      no classifier head), NOT comparable with published IS values;
+    - ``classifier`` / ``coverage``: classifier FID, classifier score and per-class coverage, with kzoo's domain
+      classifier for `dataset` (mnist, fashion_mnist);
+    - ``diversity``: share of pairs of generated images with cosine similarity above 0.9.
+    """
+    from kzoo import datasets
+    from kzoo.metrics.diversity import pairwise_cosine_summary
+    metrics = tuple(dict.fromkeys(metrics))
+    unknown = set(metrics) - set(EVALUATE_METRICS)
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {', '.join(EVALUATE_METRICS)}.")
+    report = {"dataset": dataset, "split": split, "num_samples": num_samples, "seed": seed}
+    inception_metrics = [m for m in metrics if m in ("fid", "kid")]
+    if inception_metrics:
+        report.update(evaluate_generator(model, dataset, split, num_samples, inception_metrics, network,
+                                         seed=seed, progress=progress))
+    fakes = None
+    if any(m in metrics for m in ("is", "classifier", "coverage", "diversity")):
+        fakes = np.concatenate(list(generated_batches(model, num_samples, seed=seed)))
+    if "is" in metrics:
+        from kzoo.metrics.inception_score import score_from_probabilities
+        extractor = get_extractor(network)
+        probabilities = np.concatenate([extractor.probabilities(fakes[i:i + 50]) for i in range(0, len(fakes), 50)])
+        report["inception_score_mean"], report["inception_score_std"] = score_from_probabilities(probabilities)
+        report["inception_score_note"] = NOT_COMPARABLE
+    if "classifier" in metrics or "coverage" in metrics:
+        from kzoo.metrics.classifier import DomainClassifier, classifier_metrics
+        real = datasets.load_arrays(dataset, split).images[:num_samples]
+        report.update(classifier_metrics(DomainClassifier.load(dataset), real, fakes))
+    if "diversity" in metrics:
+        report["diversity"] = pairwise_cosine_summary(fakes, threshold=0.9)
+    return report

@@ -1,0 +1,117 @@
+"""Domain classifiers for MNIST and Fashion-MNIST, and the metrics they give offline: classifier FID
+(penultimate features), the classifier score (the Inception Score with this classifier), and per-class
+coverage of generated samples (a mode-collapse detector)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_distance
+from kzoo.metrics.inception_score import score_from_probabilities
+
+SAVED_MODELS = pathlib.Path(__file__).resolve().parents[2] / "saved_models"
+FEATURE_LAYER = "features"
+
+
+def build_classifier(num_classes=10, image_shape=(28, 28, 1)):
+    """uint8-range images -> logits: two Conv-BN-ReLU pairs per stage (32, 64), max pooling, dropout,
+    Dense(128) penultimate features (the layer named `features`), Dense(num_classes)."""
+    import keras
+    from keras import layers
+    images = keras.Input(image_shape, name="images")
+    x = layers.Rescaling(1.0 / 255.0)(images)
+    for filters in (32, 64):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.Dropout(0.25)(layers.MaxPooling2D()(x))
+    x = layers.Flatten()(x)
+    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
+    logits = layers.Dense(num_classes, name="logits")(layers.Dropout(0.5)(features))
+    return keras.Model(images, logits, name="domain_classifier")
+
+
+def train_classifier(dataset, epochs=12, batch_size=128, seed=0, verbose="auto"):
+    """Train a domain classifier on a built-in dataset's training split (raw uint8 pixels, light shifts
+    as augmentation); returns `(model, test_accuracy)`."""
+    import keras
+    import tensorflow as tf
+    from kzoo import datasets
+    keras.utils.set_random_seed(seed)
+    train, test = datasets.load_arrays(dataset, "train"), datasets.load_arrays(dataset, "test")
+    model = build_classifier()
+    steps = epochs * int(np.ceil(len(train) / batch_size))
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    augment = keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed)
+    ds = (tf.data.Dataset.from_tensor_slices((train.images, train.labels)).shuffle(60000, seed=seed)
+          .batch(batch_size).map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+                                 num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+    model.fit(ds, epochs=epochs, verbose=verbose)
+    _, accuracy = model.evaluate(test.images, test.labels, batch_size=1000, verbose=0)
+    return model, float(accuracy)
+
+
+class DomainClassifier:
+    """A trained domain classifier: `logits`, `probabilities` and penultimate `features` of uint8 images."""
+
+    def __init__(self, model):
+        import keras
+        self.model = model
+        self._both = keras.Model(model.input, [model.get_layer(FEATURE_LAYER).output, model.output])
+
+    @classmethod
+    def load(cls, dataset):
+        import keras
+        path = SAVED_MODELS / f"classifier_{dataset}" / "model.keras"
+        if not path.exists():
+            raise FileNotFoundError(f"no domain classifier for {dataset!r} at {path}; kzoo ships them for mnist "
+                                    "and fashion_mnist (train one with kzoo.metrics.classifier.train_classifier).")
+        return cls(keras.models.load_model(path))
+
+    def outputs(self, images, batch_size=1000):
+        features, logits = [], []
+        for start in range(0, len(images), batch_size):
+            f, l = self._both(np.asarray(images[start:start + batch_size], np.float32), training=False)
+            features.append(np.asarray(f))
+            logits.append(np.asarray(l))
+        return np.concatenate(features), np.concatenate(logits)
+
+
+def softmax(logits):
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def class_coverage(probabilities, num_classes=None, min_share=None):
+    """Per-class share of the predicted labels of generated samples.
+
+    A class is covered when its share is at least `min_share` (default: half the uniform share, 1 / (2K)).
+    Returns shares, the covered count, the smallest and largest share, and the KL divergence of the predicted
+    label distribution from uniform (0 for a perfectly balanced generator, log K for a single class).
+    """
+    probabilities = np.asarray(probabilities)
+    k = num_classes or probabilities.shape[1]
+    min_share = 0.5 / k if min_share is None else min_share
+    shares = np.bincount(np.argmax(probabilities, axis=1), minlength=k) / len(probabilities)
+    nonzero = shares[shares > 0]
+    return {"shares": shares.tolist(), "covered": int(np.sum(shares >= min_share)), "classes": k,
+            "min_share": float(shares.min()), "max_share": float(shares.max()), "threshold": min_share,
+            "kl_from_uniform": float(np.sum(nonzero * np.log(nonzero * k)))}
+
+
+def classifier_metrics(classifier: DomainClassifier, real_images, fake_images, splits=10):
+    """Classifier FID (penultimate features, real vs fake), classifier score of the fakes (mean, std), and
+    per-class coverage of the fakes."""
+    real_features, _ = classifier.outputs(real_images)
+    fake_features, fake_logits = classifier.outputs(fake_images)
+    real, fake = GaussianStatistics().update(real_features), GaussianStatistics().update(fake_features)
+    check_sample_size(fake.count, fake.mean.shape[0], "generated images")
+    probabilities = softmax(fake_logits)
+    score_mean, score_std = score_from_probabilities(probabilities, splits)
+    return {"classifier_fid": frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance),
+            "classifier_score_mean": score_mean, "classifier_score_std": score_std,
+            "coverage": class_coverage(probabilities)}

@@ -1,0 +1,105 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo import cli, datasets
+from kzoo.callbacks import PeriodicMetric
+from kzoo.metrics import classifier as clf
+from kzoo.metrics.evaluate import evaluate_model, fid
+
+
+def test_class_coverage_of_balanced_and_collapsed_predictions():
+    balanced = np.eye(10)[np.arange(1000) % 10]
+    cover = clf.class_coverage(balanced)
+    assert cover["covered"] == 10 and cover["kl_from_uniform"] == pytest.approx(0.0, abs=1e-12)
+    assert cover["shares"] == [0.1] * 10
+    collapsed = np.eye(10)[np.full(500, 3)]
+    cover = clf.class_coverage(collapsed)
+    assert cover["covered"] == 1 and cover["max_share"] == 1.0
+    assert cover["kl_from_uniform"] == pytest.approx(np.log(10))
+    # A class at 4% (under half the uniform 10%) is not covered.
+    labels = np.concatenate([np.repeat(np.arange(9), 1067)[:9600], np.full(400, 9)])
+    assert clf.class_coverage(np.eye(10)[labels])["covered"] == 9
+
+
+@pytest.mark.parametrize("dataset, target", [("mnist", 0.990), ("fashion_mnist", 0.915)])
+def test_shipped_domain_classifiers_reach_their_accuracy(dataset, target):
+    classifier = clf.DomainClassifier.load(dataset)
+    test = datasets.load_arrays(dataset, "test")
+    _, logits = classifier.outputs(test.images)
+    accuracy = np.mean(np.argmax(logits, 1) == test.labels)
+    assert accuracy >= target, accuracy
+    card = json.loads((clf.SAVED_MODELS / f"classifier_{dataset}" / "metrics.json").read_text())
+    assert card["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_classifier_metrics_of_real_data_against_itself_and_a_collapsed_set():
+    classifier = clf.DomainClassifier.load("mnist")
+    test = datasets.load_arrays("mnist", "test").images
+    real_vs_real = clf.classifier_metrics(classifier, test[:2000], test[2000:4000])
+    assert real_vs_real["classifier_fid"] < 1.0
+    assert real_vs_real["classifier_score_mean"] > 9.0 and real_vs_real["coverage"]["covered"] == 10
+    labels = datasets.load_arrays("mnist", "test").labels
+    ones = test[labels == 1][:500]
+    collapsed = clf.classifier_metrics(classifier, test[:2000], ones, splits=5)
+    assert collapsed["classifier_fid"] > 50 * max(real_vs_real["classifier_fid"], 0.1)
+    assert collapsed["classifier_score_mean"] < 1.2 and collapsed["coverage"]["covered"] == 1
+
+
+class _ImagesFromArray:
+    """A stand-in generator that returns stored images (as kzoo models do: `generate(z)` in pixel_range)."""
+    latent_dim = 2
+    pixel_range = (0.0, 1.0)
+
+    def __init__(self, images):
+        self.images, self.i = datasets.to_pixel_range(images), 0
+
+    def generate(self, z):
+        out = self.images[self.i:self.i + len(z)]
+        self.i += len(z)
+        return out
+
+
+def test_evaluate_model_report_and_fid_of_identical_sets_is_zero():
+    real = datasets.load_arrays("fashion_mnist", "test").images
+    report = evaluate_model(_ImagesFromArray(real[:300]), "fashion_mnist", ("coverage", "diversity"), 300,
+                            progress=False)
+    assert report["coverage"]["covered"] == 10 and report["classifier_fid"] < 1e-6
+    assert 0 <= report["diversity"]["share_above"] < 1 and report["diversity"]["pairs"] == 300 * 299 // 2
+    with pytest.warns(UserWarning, match="biased"):
+        assert abs(fid(real[:12], real[:12])) < 1e-3
+    with pytest.raises(ValueError, match="unknown metrics"):
+        evaluate_model(_ImagesFromArray(real[:10]), "fashion_mnist", ("precision",), 10)
+
+
+def test_inception_score_needs_a_classifier_head():
+    real = datasets.load_arrays("mnist", "test").images
+    with pytest.raises(ValueError, match="no classifier head"):
+        evaluate_model(_ImagesFromArray(real[:20]), "mnist", ("is",), 20, progress=False)
+
+
+def test_evaluate_cli_writes_a_report(tmp_path):
+    from kzoo import presets
+    model = presets.build_model(presets.get("dcgan_fashion"), image_shape=(28, 28, 1), seed=0)
+    model.save(tmp_path / "model.keras")
+    out = tmp_path / "report.json"
+    assert cli.main(["evaluate", "--model", str(tmp_path), "--dataset", "fashion_mnist", "--metrics",
+                     "fid,kid,coverage,diversity", "--num-samples", "40", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["network"] == "fid_inception" and report["comparable_with_published"] is True
+    assert report["fid"] > 50 and report["num_generated"] == 40  # an untrained generator is far from the data
+    assert {"kid_mean", "kid_std", "classifier_fid", "classifier_score_mean", "coverage", "diversity"} <= set(report)
+    assert cli.main(["evaluate", "--model", str(tmp_path / "missing.keras")]) == 2
+
+
+def test_periodic_metric_adds_classifier_fid_to_history():
+    from kzoo import presets
+    model = presets.build_model(presets.get("dcgan_fashion"), image_shape=(28, 28, 1), seed=0)
+    real = datasets.to_pixel_range(datasets.load_arrays("fashion_mnist", "train").images[:256], (-1, 1))
+    history = model.fit(real, batch_size=128, epochs=2, verbose=0,
+                        callbacks=[PeriodicMetric("fashion_mnist", num_samples=200, every=2)])
+    assert "classifier_fid" in history.history and np.isfinite(history.history["classifier_fid"][-1])
+    with pytest.raises(ValueError, match="classifier_fid"):
+        PeriodicMetric("mnist", metric="precision")
