@@ -60,10 +60,11 @@ def _classifier(args):
     from kzoo.metrics import classifier
     from kzoo.training import save_model_atomically
     start = time.perf_counter()
-    model, accuracy = classifier.train_classifier(args.dataset, epochs=args.epochs, seed=args.seed)
+    model, accuracy = classifier.train_classifier(args.dataset, epochs=args.epochs, seed=args.seed, shift=args.shift)
     out = pathlib.Path(args.out or classifier.SAVED_MODELS / f"classifier_{args.dataset}")
     save_model_atomically(model, out / "model.keras")
     card = {"dataset": args.dataset, "test_accuracy": accuracy, "epochs": args.epochs, "seed": args.seed,
+            "shift": args.shift,
             "wall_time_s": round(time.perf_counter() - start, 1), "parameters": int(model.count_params())}
     atomic_write_bytes(out / "metrics.json", json.dumps(card, indent=1).encode())
     print(json.dumps(card, indent=1))
@@ -116,6 +117,7 @@ def build_parser():
     clf.add_argument("--dataset", required=True, choices=["mnist", "fashion_mnist"])
     clf.add_argument("--epochs", type=int, default=12)
     clf.add_argument("--seed", type=int, default=0)
+    clf.add_argument("--shift", type=float, default=0.0, help="random-translation augmentation, fraction of size")
     clf.add_argument("--out", help="folder (default: saved_models/classifier_DATASET)")
     clf.set_defaults(func=_classifier)
 

@@ -16,26 +16,23 @@ FEATURE_LAYER = "features"
 
 
 def build_classifier(num_classes=10, image_shape=(28, 28, 1)):
-    """uint8-range images -> logits: two Conv-BN-ReLU pairs per stage (32, 64), max pooling, dropout,
-    Dense(128) penultimate features (the layer named `features`), Dense(num_classes)."""
+    """uint8-range images -> logits: Conv(32,3)+ReLU, Conv(64,3)+ReLU, max pool, dropout 0.25, Dense(128)+ReLU
+    penultimate features (the layer named `features`), dropout 0.5, Dense(num_classes)."""
     import keras
     from keras import layers
     images = keras.Input(image_shape, name="images")
     x = layers.Rescaling(1.0 / 255.0)(images)
-    for filters in (32, 64):
-        for _ in range(2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.ReLU()(layers.BatchNormalization()(x))
-        x = layers.Dropout(0.25)(layers.MaxPooling2D()(x))
-    x = layers.Flatten()(x)
-    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Dropout(0.25)(layers.MaxPooling2D()(x))
+    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(layers.Flatten()(x))
     logits = layers.Dense(num_classes, name="logits")(layers.Dropout(0.5)(features))
     return keras.Model(images, logits, name="domain_classifier")
 
 
-def train_classifier(dataset, epochs=12, batch_size=128, seed=0, verbose="auto"):
-    """Train a domain classifier on a built-in dataset's training split (raw uint8 pixels, light shifts
-    as augmentation); returns `(model, test_accuracy)`."""
+def train_classifier(dataset, epochs=12, batch_size=128, seed=0, shift=0.0, verbose="auto"):
+    """Train a domain classifier on a built-in dataset's training split (raw uint8 pixels; random shifts of
+    up to `shift` of the image size as augmentation); returns `(model, test_accuracy)`."""
     import keras
     import tensorflow as tf
     from kzoo import datasets
@@ -45,11 +42,12 @@ def train_classifier(dataset, epochs=12, batch_size=128, seed=0, verbose="auto")
     steps = epochs * int(np.ceil(len(train) / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    augment = keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed)
-    ds = (tf.data.Dataset.from_tensor_slices((train.images, train.labels)).shuffle(60000, seed=seed)
-          .batch(batch_size).map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
-                                 num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
-    model.fit(ds, epochs=epochs, verbose=verbose)
+    ds = tf.data.Dataset.from_tensor_slices((train.images, train.labels)).shuffle(60000, seed=seed).batch(batch_size)
+    if shift:
+        augment = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed)
+        ds = ds.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    model.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose)
     _, accuracy = model.evaluate(test.images, test.labels, batch_size=1000, verbose=0)
     return model, float(accuracy)
 
