@@ -62,7 +62,7 @@ def _classifier(args):
     start = time.perf_counter()
     model, accuracy = classifier.train_classifier(args.dataset, epochs=args.epochs, seed=args.seed, shift=args.shift)
     out = pathlib.Path(args.out or classifier.SAVED_MODELS / f"classifier_{args.dataset}")
-    save_model_atomically(model, out / "model.keras")
+    save_model_atomically(classifier.without_optimizer(model), out / "model.keras")
     card = {"dataset": args.dataset, "test_accuracy": accuracy, "epochs": args.epochs, "seed": args.seed,
             "shift": args.shift,
             "wall_time_s": round(time.perf_counter() - start, 1), "parameters": int(model.count_params())}
