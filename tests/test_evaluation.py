@@ -103,3 +103,20 @@ def test_periodic_metric_adds_classifier_fid_to_history():
     assert "classifier_fid" in history.history and np.isfinite(history.history["classifier_fid"][-1])
     with pytest.raises(ValueError, match="classifier_fid"):
         PeriodicMetric("mnist", metric="precision")
+
+
+def test_imagenet_backend_is_labelled_not_comparable(monkeypatch):
+    """The online backend, with keras.applications' download replaced by random weights (offline here)."""
+    import keras
+    from kzoo.metrics import features
+    real = keras.applications.InceptionV3
+    monkeypatch.setattr(keras.applications, "InceptionV3",
+                        lambda weights, include_top: real(weights=None, include_top=include_top))
+    monkeypatch.setattr(features, "_CACHE", {})
+    images = datasets.load_arrays("mnist", "test").images[:60]
+    report = evaluate_model(_ImagesFromArray(images), "mnist", ("is",), 60, network="imagenet_inception",
+                            progress=False)
+    assert "NOT comparable" in report["inception_score_note"]
+    assert 1.0 <= report["inception_score_mean"] <= 1000.0
+    extractor = features.get_extractor("imagenet_inception")
+    assert extractor(images[:3]).shape == (3, 2048) and not extractor.comparable
