@@ -10,7 +10,8 @@ from keras import ops
 
 from kzoo import constraints
 from kzoo.losses import get_loss_pair, scale_for_replicas
-from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
+from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
+                                       serialize_submodels)
 
 
 def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None):
@@ -113,14 +114,10 @@ class AdversarialModel(keras.Model):
         return self.optimizer
 
     def get_compile_config(self):
-        if not self.compiled:
-            return {}
-        return {"d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-                "g_optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+        return serialize_optimizers(d_optimizer=self.d_optimizer, g_optimizer=self.optimizer) if self.compiled else {}
 
     def compile_from_config(self, config):
-        self.compile(d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
-                     g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]))
+        self.compile(**deserialize_optimizers(config))
         # Create the optimizer variables now, so a `.keras` file's optimizer state has somewhere to load.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.optimizer.build(self.generator.trainable_variables)

@@ -14,6 +14,7 @@ from keras import ops
 from kzoo import constraints
 from kzoo.losses import get_loss_pair, reconstruction_loss, scale_for_replicas
 from kzoo.models.adversarial import _optimizer, critic_update
+from kzoo.models.serialization import deserialize_optimizers, serialize_optimizers
 from kzoo.models.vae import VAE, _images_of
 from kzoo.networks import build_vae_networks, mlp_critic
 
@@ -70,12 +71,10 @@ class CriticVAE(VAE):
     def get_compile_config(self):
         if not self.compiled:
             return {}
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer),
-                "critic_optimizer": keras.saving.serialize_keras_object(self.critic_optimizer)}
+        return serialize_optimizers(optimizer=self.optimizer, critic_optimizer=self.critic_optimizer)
 
     def compile_from_config(self, config):
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]),
-                     critic_optimizer=keras.saving.deserialize_keras_object(config["critic_optimizer"]))
+        self.compile(**deserialize_optimizers(config))
         self.optimizer.build(self._autoencoder_variables())
         self.critic_optimizer.build(self.latent_critic.trainable_variables)
 
