@@ -44,7 +44,7 @@ def main(argv=None):
     extractors = {}
     for precision in ("float32", "mixed_bfloat16"):
         keras.config.set_dtype_policy(precision)
-        port = build_fid_inception(weights)
+        port = build_fid_inception(weights, dtype=precision)
         reference = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg")
         port_fn = tf.function(lambda x, m=port: m(x, training=False))
         ref_fn = tf.function(lambda x, m=reference: m(x / 127.5 - 1.0, training=False))

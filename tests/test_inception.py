@@ -107,3 +107,14 @@ def test_damaged_weights_are_refused(tmp_path):
     np.savez(tmp_path / "w.npz", **weights)
     with pytest.raises(ValueError, match="damaged"):
         inception.load_weights(tmp_path / "w.npz")
+
+
+def test_network_stays_float32_under_a_mixed_global_policy():
+    import keras
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = inception.build_fid_inception()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
+    assert model.output.dtype == "float32"

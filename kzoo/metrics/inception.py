@@ -199,7 +199,7 @@ def load_weights(path=None, expected_sha256: str | None = None) -> dict[str, np.
 # The Keras network
 
 
-def _conv(x, weights, path):
+def _conv(x, weights, path, dtype="float32"):
     import keras
     w = weights[f"{path}/weight"]                     # [out, in, kh, kw]
     out_channels, _, kh, kw = w.shape
@@ -211,78 +211,82 @@ def _conv(x, weights, path):
     bias = (weights[f"{path}/beta"] - weights[f"{path}/mean"] * inv_std).astype(np.float32)
     same = stride == 1 and (ph, pw) == ((kh - 1) // 2, (kw - 1) // 2)
     if not same and (ph or pw):
-        x = keras.layers.ZeroPadding2D(((ph, ph), (pw, pw)))(x)
+        x = keras.layers.ZeroPadding2D(((ph, ph), (pw, pw)), dtype=dtype)(x)
     conv = keras.layers.Conv2D(out_channels, (kh, kw), strides=stride, padding="same" if same else "valid",
-                               activation="relu", name=path.replace(".", "_"))
+                               activation="relu", name=path.replace(".", "_"), dtype=dtype)
     y = conv(x)
     conv.set_weights([kernel, bias])
     return y
 
 
-def _sequence(x, weights, path):
+def _sequence(x, weights, path, dtype):
     index = 0
     while f"{path}.{'conv' if index == 0 else f'conv_{index}'}/weight" in weights:
-        x = _conv(x, weights, f"{path}.{'conv' if index == 0 else f'conv_{index}'}")
+        x = _conv(x, weights, f"{path}.{'conv' if index == 0 else f'conv_{index}'}", dtype)
         index += 1
     return x
 
 
-def _pool(x, weights, path):
+def _pool(x, weights, path, dtype):
     """The scripted pools: 3x3 stride-2 max (default MaxPool2d), 3x3 stride-1 max with padding 1 (the last
     block's), 3x3 stride-1 average excluding padding (TF's SAME average pool does the same)."""
     import keras
     cls = str(weights[f"{path}/class"])
     if cls.endswith("pooling.MaxPool2d"):
-        return keras.layers.MaxPooling2D(3, strides=2, padding="valid")(x)
+        return keras.layers.MaxPooling2D(3, strides=2, padding="valid", dtype=dtype)(x)
     if cls.endswith("___torch_mangle_6.MaxPool2d"):
-        return keras.layers.MaxPooling2D(3, strides=1, padding="same")(x)
+        return keras.layers.MaxPooling2D(3, strides=1, padding="same", dtype=dtype)(x)
     if cls.endswith("pooling.AvgPool2d"):
-        return keras.layers.AveragePooling2D(3, strides=1, padding="same")(x)
+        return keras.layers.AveragePooling2D(3, strides=1, padding="same", dtype=dtype)(x)
     raise ValueError(f"unexpected pool {cls} at {path}")
 
 
-def _block(x, weights, name):
+def _block(x, weights, name, dtype):
     import keras
     has = lambda key: any(k.startswith(f"{name}.{key}") for k in weights)  # noqa: E731
     if has("tower_conv"):  # InceptionE
-        a = _conv(x, weights, f"{name}.tower_conv")
-        b = _conv(_conv(x, weights, f"{name}.tower_1_conv"), weights, f"{name}.tower_1_conv_1")
-        branches = [_conv(x, weights, f"{name}.conv"),
-                    _conv(a, weights, f"{name}.tower_mixed_conv"), _conv(a, weights, f"{name}.tower_mixed_conv_1"),
-                    _conv(b, weights, f"{name}.tower_1_mixed_conv"),
-                    _conv(b, weights, f"{name}.tower_1_mixed_conv_1"),
-                    _conv(_pool(x, weights, f"{name}.tower_2_pool"), weights, f"{name}.tower_2_conv")]
+        a = _conv(x, weights, f"{name}.tower_conv", dtype)
+        b = _conv(_conv(x, weights, f"{name}.tower_1_conv", dtype), weights, f"{name}.tower_1_conv_1", dtype)
+        branches = [_conv(x, weights, f"{name}.conv", dtype),
+                    _conv(a, weights, f"{name}.tower_mixed_conv", dtype),
+                    _conv(a, weights, f"{name}.tower_mixed_conv_1", dtype),
+                    _conv(b, weights, f"{name}.tower_1_mixed_conv", dtype),
+                    _conv(b, weights, f"{name}.tower_1_mixed_conv_1", dtype),
+                    _conv(_pool(x, weights, f"{name}.tower_2_pool", dtype), weights, f"{name}.tower_2_conv", dtype)]
     else:
         branches = []
         if f"{name}.conv/weight" in weights:
-            branches.append(_conv(x, weights, f"{name}.conv"))
+            branches.append(_conv(x, weights, f"{name}.conv", dtype))
         for tower in ("tower", "tower_1"):
             if has(f"{tower}."):
-                branches.append(_sequence(x, weights, f"{name}.{tower}"))
+                branches.append(_sequence(x, weights, f"{name}.{tower}", dtype))
         if has("tower_2."):
-            branches.append(_conv(_pool(x, weights, f"{name}.tower_2.pool"), weights, f"{name}.tower_2.conv"))
+            pooled = _pool(x, weights, f"{name}.tower_2.pool", dtype)
+            branches.append(_conv(pooled, weights, f"{name}.tower_2.conv", dtype))
         if f"{name}.pool/class" in weights:
-            branches.append(_pool(x, weights, f"{name}.pool"))
-    return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(branches)
+            branches.append(_pool(x, weights, f"{name}.pool", dtype))
+    return keras.layers.Concatenate(axis=-1, name=f"{name}_concat", dtype=dtype)(branches)
 
 
-def build_fid_inception(weights=None):
+def build_fid_inception(weights=None, dtype="float32"):
     """The FID Inception network as a Keras model: `[N, 299, 299, 3]` float pixels in [0, 255] -> `[N, 2048]`.
 
     The input is scaled by `(x - 128) / 128` inside the model; resize with `resize_for_inception` first.
+    `dtype` is the layers' dtype policy, float32 whatever the global policy: mixed bfloat16 moved FID of
+    1,000 vs 1,000 real images by 1.8% in `benchmarks/inception_throughput.py`, too much for a reference.
     """
     import keras
     weights = load_weights() if weights is None else weights
     images = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="images")
-    x = keras.layers.Rescaling(1.0 / 128.0, offset=-1.0)(images)
+    x = keras.layers.Rescaling(1.0 / 128.0, offset=-1.0, dtype=dtype)(images)
     for path in ("conv", "conv_1", "conv_2"):
-        x = _conv(x, weights, path)
-    x = _pool(x, weights, "pool0")
-    x = _conv(_conv(x, weights, "conv_3"), weights, "conv_4")
-    x = _pool(x, weights, "pool1")
+        x = _conv(x, weights, path, dtype)
+    x = _pool(x, weights, "pool0", dtype)
+    x = _conv(_conv(x, weights, "conv_3", dtype), weights, "conv_4", dtype)
+    x = _pool(x, weights, "pool1", dtype)
     for i in range(11):
-        x = _block(x, weights, "mixed" if i == 0 else f"mixed_{i}")
-    features = keras.layers.GlobalAveragePooling2D(name="pool3")(x)  # the 8x8 average pool on an 8x8 map
+        x = _block(x, weights, "mixed" if i == 0 else f"mixed_{i}", dtype)
+    features = keras.layers.GlobalAveragePooling2D(name="pool3", dtype=dtype)(x)  # the 8x8 average pool on an 8x8 map
     return keras.Model(images, features, name="fid_inception_2015_12_05")
 
 
