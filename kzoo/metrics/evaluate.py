@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from kzoo.config import kzoo_home
+from kzoo.config import atomic_save_npz, kzoo_home
 from kzoo.metrics.features import NOT_COMPARABLE, generated_batches, get_extractor, run_extractor
 from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_distance
 from kzoo.metrics.kid import kid as kid_from_features
@@ -44,11 +44,7 @@ def real_statistics(dataset, split="test", count=10000, network="fid_inception",
                              statistics=stats, progress=progress)
     stats.save(stats_path)
     if keep_features:
-        from kzoo.config import atomic_write_bytes
-        import io
-        buffer = io.BytesIO()
-        np.savez(buffer, features=features)
-        atomic_write_bytes(features_path, buffer.getvalue())
+        atomic_save_npz(features_path, features=features)
     return stats, features
 
 

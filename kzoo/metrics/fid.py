@@ -51,11 +51,8 @@ class GaussianStatistics:
         return self._m2 / (self.count - 1)
 
     def save(self, path) -> None:
-        from kzoo.config import atomic_write_bytes
-        import io
-        buffer = io.BytesIO()
-        np.savez(buffer, mu=self.mean, sigma=self.covariance, count=self.count)
-        atomic_write_bytes(path, buffer.getvalue())
+        from kzoo.config import atomic_save_npz
+        atomic_save_npz(path, mu=self.mean, sigma=self.covariance, count=self.count)
 
     @classmethod
     def from_arrays(cls, mu, sigma, count):

