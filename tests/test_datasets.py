@@ -363,3 +363,59 @@ def test_toy_ring_and_mixture_have_the_stated_geometry():
     assert np.all(np.abs(np.bincount(nearest, minlength=8) / 16000 - 1 / 8) < 0.015)
     ds = datasets.load("ring", batch_size=100, num_points=1000)
     assert next(iter(ds)).shape == (100, 2)
+
+
+# -- the emoji set -----------------------------------------------------------------------------------
+
+def make_emoji_tgz(path, images, extra=True):
+    import tarfile
+    with tarfile.open(path, "w:gz") as tar:
+        files = {f"{datasets.EMOJI_MEMBER_PREFIX}{i:04x}.png": tf.io.encode_png(img).numpy()
+                 for i, img in enumerate(images)}
+        if extra:
+            files["package/img/google/32/0000.png"] = tf.io.encode_png(images[0][:32, :32]).numpy()
+            files["package/package.json"] = b"{}"
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_emoji_package_is_converted_verified_and_loaded(isolated_home, tmp_path, monkeypatch):
+    rgba = np.zeros((3, 64, 64, 4), np.uint8)
+    rgba[0, ..., :3], rgba[0, ..., 3] = (255, 0, 0), 255      # opaque red
+    rgba[1, ..., :3], rgba[1, ..., 3] = (0, 0, 255), 0        # fully transparent: white
+    rgba[2, ..., :3], rgba[2, ..., 3] = (0, 0, 0), 128        # half-transparent black: mid grey
+    expected = np.stack([np.full((64, 64, 3), c, np.uint8) for c in ((255, 0, 0), (255, 255, 255), (127, 127, 127))])
+    tgz = make_emoji_tgz(tmp_path / "emoji-datasource-google-16.0.0.tgz", rgba)
+    decoded = datasets.read_emoji_tgz(tgz)
+    np.testing.assert_array_equal(decoded, expected)
+    digest = __import__("hashlib").sha256(expected.tobytes()).hexdigest()
+    monkeypatch.setenv("KZOO_EMOJI_TGZ", str(tgz))
+    with pytest.raises(DataNotFoundError, match="3 images, expected 3786"):
+        datasets.prepare_emoji(download=False, verbose=False)
+    path = datasets.prepare_emoji(download=False, verbose=False, expected_count=3, expected_sha256=digest)
+    assert path == isolated_home / "datasets" / "emoji.npz"
+    with pytest.raises(CorruptDataError, match="expected 3786"):  # the cache is verified against the real set
+        datasets._read_emoji_cache(path)
+
+
+def test_missing_emoji_says_how_to_get_it(isolated_home, monkeypatch):
+    def no_npm(cmd, **kwargs):
+        assert cmd[:3] == ["npm", "pack", datasets.EMOJI_PACKAGE]
+        raise FileNotFoundError("npm")
+    monkeypatch.setattr(subprocess, "run", no_npm)
+    with pytest.raises(DataNotFoundError, match="kzoo data prepare emoji"):
+        datasets.prepare_emoji(download=True, verbose=False)
+    with pytest.raises(DataNotFoundError, match="kzoo data prepare emoji"):
+        datasets.load_arrays("emoji")
+    with pytest.raises(ValueError, match="splits"):
+        datasets.load_arrays("emoji", "test")
+
+
+def test_damaged_emoji_package_is_refused(tmp_path):
+    bad = tmp_path / "e.tgz"
+    bad.write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(CorruptDataError, match="cannot read"):
+        datasets.read_emoji_tgz(bad)
