@@ -15,13 +15,15 @@ class SampleGrid(keras.callbacks.Callback):
     """Save a grid of images generated from the same latent vectors after every epoch.
 
     The noise is drawn once (from `seed`), so grids of different epochs show the same vectors' evolution.
+    With `log_dir`, each grid is also written as a TensorBoard image (tag `samples`, step = epoch).
     Works with any model that has `latent_dim`, `generate(z)` and `pixel_range`.
     """
 
-    def __init__(self, out_dir, num_images=64, seed=0, every=1, pattern="epoch_{epoch:03d}.png"):
+    def __init__(self, out_dir, num_images=64, seed=0, every=1, pattern="epoch_{epoch:03d}.png", log_dir=None):
         super().__init__()
         self.out_dir = pathlib.Path(out_dir)
         self.num_images, self.seed, self.every, self.pattern = num_images, seed, every, pattern
+        self.log_dir = log_dir
         self.z = None
 
     def on_train_begin(self, logs=None):
@@ -36,7 +38,49 @@ class SampleGrid(keras.callbacks.Callback):
         images = to_uint8(np.asarray(self.model.generate(self.z)), self.model.pixel_range)
         path = self.out_dir / self.pattern.format(epoch=epoch)
         visualize.save_grid(path, images)
+        if self.log_dir is not None:
+            write_tensorboard_image(self.log_dir, "samples", visualize.image_grid(images), epoch)
         return path
+
+
+def write_tensorboard_image(log_dir, tag, image, step):
+    """Append one uint8 image `[H, W]` or `[H, W, C]` to the TensorBoard event file in `log_dir`."""
+    import tensorflow as tf
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        tf.summary.image(tag, image[None], step=int(step))
+    writer.flush()
+    writer.close()
+
+
+def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10):
+    """`rows` latent interpolations of `steps` images each (in the model's pixel range): between the posterior
+    means of pairs of `examples` for models with an encoder, between pairs of prior samples otherwise."""
+    if hasattr(model, "encode") and examples is not None:
+        z = np.asarray(model.encode(examples[: 2 * rows])[0])
+    else:
+        z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
+    path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
+    return np.asarray(model.generate(path))
+
+
+class InterpolationGrid(keras.callbacks.Callback):
+    """Save a latent-interpolation grid (rows of `steps` images between fixed endpoints) every `every` epochs."""
+
+    def __init__(self, out_dir, examples=None, seed=0, every=1, rows=4, steps=10,
+                 pattern="interpolation_{epoch:03d}.png"):
+        super().__init__()
+        self.out_dir, self.examples, self.seed = pathlib.Path(out_dir), examples, seed
+        self.every, self.rows, self.steps, self.pattern = every, rows, steps, pattern
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            images = latent_interpolation(self.model, self.examples, self.seed, self.rows, self.steps)
+            visualize.save_grid(self.out_dir / self.pattern.format(epoch=epoch + 1),
+                                to_uint8(images, self.model.pixel_range), ncols=self.steps)
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -49,6 +93,9 @@ class HistoryWriter(keras.callbacks.Callback):
         self.title = title
 
     def on_epoch_end(self, epoch, logs=None):
+        # A resumed run replays from its last checkpoint: forget epochs at or after this one.
+        for key in self.history:
+            del self.history[key][epoch:]
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         atomic_write_bytes(self.out_dir / "history.json", json.dumps(self.history, indent=1).encode())
@@ -64,10 +111,10 @@ class StabilitySummary(keras.callbacks.Callback):
     Per-step values are exact: they come from the change of each tracker's running total and count.
     """
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, initial_epochs=None):
         super().__init__()
         self.out_dir = pathlib.Path(out_dir)
-        self.epochs = []
+        self.epochs = list(initial_epochs or [])
 
     def _trackers(self):
         return [m for m in self.model.metrics if hasattr(m, "total") and hasattr(m, "count")]
@@ -85,6 +132,7 @@ class StabilitySummary(keras.callbacks.Callback):
             self._previous[m.name] = (total, count)
 
     def on_epoch_end(self, epoch, logs=None):
+        self.epochs = [row for row in self.epochs if row["epoch"] <= epoch]
         row = {"epoch": epoch + 1}
         for name, values in self._steps.items():
             if values:

@@ -1,18 +1,61 @@
-"""The `kzoo` command line: `kzoo train`, `kzoo evaluate`, `kzoo data`, `kzoo classifier`, `kzoo presets`."""
+"""The `kzoo` command line: `kzoo train`, `kzoo sample`, `kzoo evaluate`, `kzoo export`, `kzoo data`,
+`kzoo classifier`, `kzoo presets`."""
 
 import argparse
 import json
 import sys
 
+from kzoo.config import DEFAULT_PRECISION, PRECISIONS, STRATEGIES
+
 
 def _train(args):
     from kzoo import training
+    resume = True if args.resume else (False if args.restart else None)
     summary = training.train(args.preset, args.out, dataset=args.dataset, epochs=args.epochs,
                              batch_size=args.batch_size, take=args.take, seed=args.seed,
-                             verbose=args.verbose)
+                             verbose=args.verbose, strategy=args.strategy, precision=args.precision,
+                             resume=resume, checkpoint_every=args.checkpoint_every,
+                             deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
+                             tensorboard=args.tensorboard, export=not args.no_export)
+    if not summary.get("chief", True):
+        print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
+        return
     print(json.dumps(summary, indent=1))
     print(f"kzoo: run written to {args.out} (summary.json, history.json, loss_curve.png, samples/, "
-          f"{', '.join(v for k, v in summary['figures'].items() if k not in ('loss_curve', 'samples'))}, model.keras)")
+          f"{', '.join(v for k, v in summary['figures'].items() if k not in ('loss_curve', 'samples'))}, "
+          f"model.keras{', saved_model/' if summary['saved_model'] else ''})")
+
+
+def _sample(args):
+    import pathlib
+
+    import numpy as np
+
+    from kzoo import visualize
+    from kzoo.datasets import to_uint8
+    from kzoo.export import load_generator
+    if args.n < 1:
+        raise ValueError(f"-n must be at least 1, got {args.n}.")
+    model = load_generator(args.model)
+    z = np.random.default_rng(args.seed).standard_normal((args.n, model.latent_dim)).astype(np.float32)
+    images = to_uint8(np.asarray(model.generate(z)), model.pixel_range)
+    out = pathlib.Path(args.out)
+    visualize.save_grid(out, images, ncols=args.columns)
+    print(f"kzoo: {args.n} samples from {args.model} written to {out}")
+
+
+def _export(args):
+    from kzoo.export import export_saved_model, load_generator
+    model = load_generator(args.run_dir)
+    if not hasattr(model, "save"):
+        raise ValueError(f"{args.run_dir} is already a SavedModel; export a run folder or .keras file.")
+    out = export_saved_model(model, args.out_dir)
+    print(f"kzoo: SavedModel with endpoints {', '.join(sorted(_endpoints(model)))} written to {out}")
+
+
+def _endpoints(model):
+    from kzoo.export import serving_endpoints
+    return serving_endpoints(model)
 
 
 def _data(args):
@@ -91,7 +134,33 @@ def build_parser():
     train.add_argument("--take", type=int, help="train on the first N images only (quick runs)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 (progress bar), 2")
+    train.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                       help="tf.distribute strategy (auto: all GPUs mirrored, else one device)")
+    train.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                       help="compute dtype policy (default: %(default)s)")
+    train.add_argument("--resume", action="store_true", help="require a checkpoint in --out and continue from it "
+                                                             "(re-running the same command also resumes)")
+    train.add_argument("--restart", action="store_true", help="ignore and delete --out's checkpoints")
+    train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (always: each epoch)")
+    train.add_argument("--deterministic", action="store_true", help="deterministic kernels: same seed, same weights")
+    train.add_argument("--sync-batch-norm", action="store_true", help="batch-norm statistics over the global batch")
+    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard")
+    train.add_argument("--no-export", action="store_true", help="skip the SavedModel export at the end")
     train.set_defaults(func=_train)
+
+    sample = sub.add_parser("sample", help="draw samples from a trained model into a PNG grid")
+    sample.add_argument("--model", required=True,
+                        help="saved_models/NAME, a run folder, a .keras file or a kzoo SavedModel folder")
+    sample.add_argument("-n", type=int, default=64, help="number of images")
+    sample.add_argument("--out", required=True, help="PNG file to write")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--columns", type=int, help="grid columns (default: square)")
+    sample.set_defaults(func=_sample)
+
+    export = sub.add_parser("export", help="export a trained model as a SavedModel with serving endpoints")
+    export.add_argument("run_dir", help="a run folder, saved_models/NAME or a .keras file")
+    export.add_argument("out_dir", help="SavedModel folder to write (replaced atomically)")
+    export.set_defaults(func=_export)
 
     data = sub.add_parser("data", help="prepare or inspect the built-in datasets")
     data.add_argument("action", choices=["prepare", "status"])
@@ -130,11 +199,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "verbose", None) not in (None, "auto"):
         args.verbose = int(args.verbose)
+    from kzoo.checkpoint import TrainingDiverged
     from kzoo.datasets import DataError
+    from kzoo.export import ExportError
     from kzoo.metrics.inception import WeightsNotFoundError
     try:
         args.func(args)
-    except (DataError, WeightsNotFoundError, ValueError, FileNotFoundError) as e:
+    except (DataError, WeightsNotFoundError, ValueError, FileNotFoundError, TrainingDiverged, ExportError) as e:
         print(f"kzoo: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -3,6 +3,11 @@
 import os
 import pathlib
 
+# Choices of `kzoo train` (kept here so the command line can list them without importing TensorFlow).
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+DEFAULT_PRECISION = "float32"
+
 
 def kzoo_home() -> pathlib.Path:
     """The cache directory: `$KZOO_HOME`, else `$XDG_CACHE_HOME/kzoo`, else `~/.cache/kzoo`."""

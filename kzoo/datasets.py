@@ -661,6 +661,50 @@ def load(name: str, split: str = "train", batch_size: int = 128, pixel_range=(0.
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def training_stream(name: str, batch_size: int, pixel_range=(0.0, 1.0), seed: int = 0, take: int | None = None,
+                    start_step: int = 0, image_size: int | None = None, num_points: int = 10000):
+    """The training pipeline of `kzoo train`: an endless, seekable stream of full batches, and its epoch length.
+
+    Returns ``(dataset, steps_per_epoch)``. Step ``s`` (of epoch ``s // steps_per_epoch``) holds examples
+    ``perm_e[(s % steps_per_epoch) * batch_size + j]``, ``j < batch_size``, where ``perm_e`` is a seeded random
+    permutation of the whole set for epoch ``e`` (`tf.random.experimental.index_shuffle`; the remainder of each
+    epoch is dropped). So the data of any step is a pure function of ``(seed, step)``: a run resumed at
+    `start_step` sees exactly the batches the interrupted run would have seen, and the stream is the same whether
+    `fit` gives each batch to one device or splits it between replicas (the batching comes before the gather,
+    so `tf.distribute` rebatching keeps every example's global index).
+    Datasets are held in memory (as uint8); scaling to `pixel_range` happens per batch.
+    """
+    import tensorflow as tf
+
+    pixel_range = _check_pixel_range(pixel_range)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    images = load_arrays(name, "train", image_size=image_size, num_points=num_points, seed=seed).images
+    if take is not None:
+        images = images[:take]
+    count = len(images)
+    steps_per_epoch = count // batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{name}: {count} training examples make no full batch of {batch_size}; "
+                         "lower the batch size or use more data (take).")
+    table = tf.constant(images)
+    scale = (lambda x: tf.cast(x, tf.float32)) if name in TOY_SETS else _scale_fn(pixel_range)
+    usable = steps_per_epoch * batch_size
+
+    def gather(positions):  # consecutive global positions in the stream; a batch never spans two epochs
+        epoch = positions[0] // usable
+        order = tf.random.experimental.index_shuffle(positions % usable, tf.stack([tf.constant(seed, tf.int64), epoch]),
+                                                     tf.cast(count - 1, tf.int64))
+        return scale(tf.gather(table, order))
+
+    ds = tf.data.Dataset.counter(start=int(start_step) * batch_size, dtype=tf.int64)
+    ds = ds.batch(batch_size, drop_remainder=True).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE), steps_per_epoch
+
+
 def to_pixel_range(images_uint8, pixel_range=(0.0, 1.0)):
     """uint8 images -> float32 in `pixel_range` (numpy in, numpy out)."""
     lo, hi = _check_pixel_range(pixel_range)
@@ -671,7 +715,7 @@ def to_uint8(images, pixel_range=(0.0, 1.0)) -> np.ndarray:
     """float images in `pixel_range` -> uint8, rounded and clipped."""
     lo, hi = _check_pixel_range(pixel_range)
     x = (np.asarray(images, np.float32) - lo) / (hi - lo) * 255.0
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(np.nan_to_num(x, nan=0.0)), 0, 255).astype(np.uint8)  # NaN (a diverged model): black
 
 
 def _scale_fn(pixel_range):

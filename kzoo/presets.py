@@ -109,12 +109,24 @@ def make_optimizer(spec):
     return keras.optimizers.get({"class_name": spec.pop("class_name"), "config": spec})
 
 
-def build_model(preset, image_shape=None, seed=None):
-    """The compiled model a preset describes, for images of `image_shape`."""
+def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False):
+    """The compiled model a preset describes, for images of `image_shape`.
+
+    Build it inside a strategy's `scope()` to distribute it; `sync_batch_norm` makes batch normalisation use
+    global-batch statistics across replicas (`kzoo.distribute.synchronize_batch_norm`).
+    """
+    from kzoo.distribute import synchronize_batch_norm
+
+    def networks(*models):
+        return [synchronize_batch_norm(m) for m in models] if sync_batch_norm else list(models)
+
     family = preset["family"]
     if family == "vae":
         from kzoo.models import VAE
-        model = VAE.from_design(image_shape=image_shape, seed=seed, **preset["model"])
+        from kzoo.networks import build_vae_networks
+        spec = dict(preset["model"])
+        encoder, decoder = networks(*build_vae_networks(spec.pop("design"), spec.pop("latent_dim"), image_shape))
+        model = VAE(encoder, decoder, seed=seed, **spec)
         model.compile(optimizer=make_optimizer(preset["optimizer"]))
         return model
     if family == "gan":
@@ -122,8 +134,8 @@ def build_model(preset, image_shape=None, seed=None):
         from kzoo.models import AdversarialModel
         from kzoo.networks import build_gan_networks
         spec = preset["model"]
-        generator, discriminator = build_gan_networks(spec["design"], spec["latent_dim"], image_shape,
-                                                      **spec["discriminator"])
+        generator, discriminator = networks(*build_gan_networks(spec["design"], spec["latent_dim"], image_shape,
+                                                                **spec["discriminator"]))
         lipschitz = constraints.get(spec["lipschitz"])
         model = AdversarialModel(generator, discriminator, loss=spec["loss"], lipschitz=lipschitz,
                                  n_critic=spec["n_critic"], seed=seed)
@@ -132,9 +144,11 @@ def build_model(preset, image_shape=None, seed=None):
         return model
     if family == "critic_vae":
         from kzoo.models import CriticVAE
+        from kzoo.networks import build_vae_networks, mlp_critic
         spec = dict(preset["model"])
-        spec["critic_units"] = tuple(spec["critic_units"])
-        model = CriticVAE.from_design(image_shape=image_shape, seed=seed, **spec)
+        encoder, decoder = build_vae_networks(spec.pop("design"), spec.pop("latent_dim"), image_shape)
+        critic = mlp_critic(int(decoder.inputs[0].shape[-1]), tuple(spec.pop("critic_units")))
+        model = CriticVAE(*networks(encoder, decoder, critic), seed=seed, **spec)
         model.compile(optimizer=make_optimizer(preset["optimizer"]["autoencoder"]),
                       critic_optimizer=make_optimizer(preset["optimizer"]["critic"]))
         return model

@@ -1,20 +1,31 @@
-"""One run of a preset: data, model, `fit` with callbacks, and the run folder's figures and files."""
+"""One run of a preset: data, model, `fit` with callbacks and checkpoints, and the run folder's files.
 
+A run folder holds ``config.json``, ``checkpoints/`` (the last good checkpoint, see `kzoo.checkpoint`),
+``history.json``, ``loss_curve.png``, ``samples/epoch_NNN.png``, ``stability.json``/``.md``, optionally
+``tensorboard/``, and at the end ``reconstructions.png`` (models with an encoder), ``interpolation.png``,
+``model.keras``, ``saved_model/`` (SavedModel with serving endpoints) and ``summary.json``.
+Running the same command again resumes from the last checkpoint (exactly: same data order and noise).
+"""
+
+import contextlib
+import hashlib
 import json
-import os
 import pathlib
-import time
+import shutil
+import tempfile
 
 import keras
 import numpy as np
 
 from kzoo import callbacks as kcallbacks
-from kzoo import datasets, presets, visualize
-from kzoo.config import atomic_write_bytes
+from kzoo import checkpoint as kcheckpoint
+from kzoo import datasets, distribute, presets, visualize
+from kzoo.config import DEFAULT_PRECISION, atomic_write_bytes
 
 
 def save_model_atomically(model, path):
     """`model.save` to a temporary `.keras` file beside `path`, then rename: a failed save keeps the old file."""
+    import os
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
@@ -26,41 +37,139 @@ def save_model_atomically(model, path):
             tmp.unlink()
 
 
-def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=None, seed=0, verbose="auto",
-          num_samples=64):
-    """Train preset `preset_name` and write the run folder `out`:
+@contextlib.contextmanager
+def dtype_policy(precision):
+    """Set Keras' global dtype policy for the block, then restore the previous one."""
+    previous = keras.config.dtype_policy()
+    distribute.set_precision(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
-    ``config.json``, ``history.json``, ``loss_curve.png``, ``samples/epoch_NNN.png`` (fixed latent vectors),
-    ``stability.json``/``stability.md`` (per-epoch loss spread), ``reconstructions.png`` (models with an
-    encoder), ``interpolation.png``, ``model.keras`` and ``summary.json``.
-    Returns the summary dict.
+
+def fingerprint(config):
+    """What must match for a checkpoint to be resumed: everything but the number of epochs and the strategy."""
+    keep = {k: v for k, v in config.items() if k not in ("epochs", "strategy", "checkpoint_every", "about")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=None, seed=0, verbose="auto",
+          num_samples=64, strategy="auto", precision=DEFAULT_PRECISION, resume=None, checkpoint_every=None,
+          deterministic=False, sync_batch_norm=False, tensorboard=False, export=True):
+    """Train preset `preset_name` into the run folder `out` (see the module docstring); returns the summary.
+
+    Args:
+        batch_size: the global batch (split between replicas under a distribution strategy).
+        take: train on the first `take` examples only.
+        strategy: a `kzoo.distribute.get_strategy` name.
+        precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
+        resume: None: resume from `out`'s checkpoint if there is one; True: require one; False: start over
+            (deleting the old checkpoints).
+        checkpoint_every: also checkpoint every this many steps (checkpoints are always written each epoch).
+        deterministic: deterministic TensorFlow kernels (same seed, same weights; slower, no XLA).
+        sync_batch_norm: batch-norm statistics over the global batch instead of per replica.
+        tensorboard: write TensorBoard logs (scalars and sample-grid images) to ``out/tensorboard``.
+        export: write ``saved_model/`` at the end.
     """
     preset = presets.get(preset_name, dataset=dataset, epochs=epochs, batch_size=batch_size)
     if not preset["dataset"]:
         raise ValueError(f"preset {preset_name!r} has no default dataset; pass one (--dataset folder:PATH, "
-                         "tfds:NAME, mnist or fashion_mnist).")
+                         "tfds:NAME, emoji, mnist or fashion_mnist).")
     out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    config = dict(preset, take=take, seed=seed)
-    atomic_write_bytes(out / "config.json", json.dumps(config, indent=1, default=str).encode())
+    run_strategy = distribute.get_strategy(strategy)
+    chief = distribute.is_chief(run_strategy)
+    if deterministic:
+        distribute.enable_determinism(seed)
+    else:
+        keras.utils.set_random_seed(seed)
+    config = dict(preset, take=take, seed=seed, precision=precision, sync_batch_norm=sync_batch_norm,
+                  strategy=strategy, checkpoint_every=checkpoint_every)
+    run_id = fingerprint(config)
 
-    # Adversarial models get n_critic batches per step, all full (the critic batches must be equal).
-    adversarial = preset["family"] == "gan"
-    train_ds = datasets.load(preset["dataset"], "train", batch_size=presets.pipeline_batch_size(preset),
-                             pixel_range=preset["pixel_range"], seed=seed, take=take,
-                             drop_remainder=adversarial)
-    image_shape = tuple(train_ds.element_spec.shape[1:])
-    model = presets.build_model(preset, image_shape=image_shape, seed=seed)
+    checkpoints = out / "checkpoints"
+    found = kcheckpoint.latest(checkpoints) if checkpoints.exists() else None
+    if found and resume is False:
+        if chief:
+            shutil.rmtree(checkpoints)
+        found = None
+    if resume is True and not found:
+        raise ValueError(f"nothing to resume: {checkpoints} holds no checkpoint. Run without --resume to start.")
+    if found and found[1].get("fingerprint") != run_id:
+        raise ValueError(f"{out} holds a run with other settings (preset, data, batch, seed or precision differ "
+                         f"from {found[1].get('config_summary')}). Use another --out, or --restart to start over.")
+    start_step = found[1]["step"] if found else 0
+    # Every worker runs the same callbacks and saves (reading synchronised variables involves collectives that
+    # all workers must join); the non-chief workers write to a temporary folder that is deleted at the end.
+    write_dir = out if chief else pathlib.Path(tempfile.mkdtemp(prefix="kzoo-worker-"))
+    write_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(write_dir / "config.json", json.dumps(config, indent=1, default=str).encode())
+    try:
+        with dtype_policy(precision):
+            summary = _run(preset, preset_name, out, write_dir, config, run_id, run_strategy, found, start_step,
+                           take, seed, verbose, num_samples, checkpoint_every, sync_batch_norm, tensorboard, export)
+    finally:
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+    return summary if chief else {"preset": preset_name, "chief": False, "steps": summary["steps"]}
 
-    history_writer = kcallbacks.HistoryWriter(out, title=f"{preset_name} on {preset['dataset']}")
-    grid = kcallbacks.SampleGrid(out / "samples", num_images=num_samples, seed=seed)
-    stability = kcallbacks.StabilitySummary(out)
-    start = time.perf_counter()
-    model.fit(train_ds, epochs=preset["epochs"], callbacks=[history_writer, grid, stability], verbose=verbose,
-              shuffle=False)  # the pipeline shuffles
-    wall = time.perf_counter() - start
 
+def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, start_step, take, seed, verbose,
+         num_samples, checkpoint_every, sync_batch_norm, tensorboard, export):
+    batch = presets.pipeline_batch_size(preset)
+    stream = _stream_factory(preset, batch, seed, take)
+    probe, steps_per_epoch = stream(0)
+    total_epochs = preset["epochs"]
+    start_epoch = start_step // steps_per_epoch
+
+    with strategy.scope():
+        if found:
+            model = keras.models.load_model(found[0] / "model.keras")
+            if distribute.default_jit_compile() is False:
+                model.jit_compile = False
+        else:
+            image_shape = tuple(probe.element_spec.shape[1:])
+            model = presets.build_model(preset, image_shape=image_shape, seed=seed, sync_batch_norm=sync_batch_norm)
+
+    history = _read_json(out / "history.json", {}) if found else {}
+    history = {k: v[:start_epoch] for k, v in history.items()}
+    stability_rows = [r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch] if found else []
+    wall_before = found[1].get("wall_time_s", 0.0) if found else 0.0
+
+    checkpointer = kcheckpoint.RunCheckpoint(
+        write_dir / "checkpoints", steps_per_epoch, initial_step=start_step, every_steps=checkpoint_every,
+        state={"fingerprint": run_id, "config_summary": _config_summary(config)}, wall_time_before=wall_before)
+    guard = kcheckpoint.StopOnNonFinite(steps_per_epoch, initial_step=start_step)
+    history_writer = kcallbacks.HistoryWriter(write_dir, initial_history=history,
+                                              title=f"{preset_name} on {preset['dataset']}")
+    stability = kcallbacks.StabilitySummary(write_dir, initial_epochs=stability_rows)
+    log_dir = write_dir / "tensorboard" if tensorboard else None
+    callbacks = [guard, checkpointer, history_writer, stability,
+                 kcallbacks.SampleGrid(write_dir / "samples", num_images=num_samples, seed=seed, log_dir=log_dir)]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
+
+    # A run resumed mid-epoch first finishes that epoch, then continues epoch by epoch.
+    phases = []
+    if start_step % steps_per_epoch and start_epoch < total_epochs:
+        phases.append((start_step, start_epoch, steps_per_epoch - start_step % steps_per_epoch, start_epoch + 1))
+    first_full = start_epoch + (1 if phases else 0)
+    if first_full < total_epochs:
+        phases.append((first_full * steps_per_epoch, first_full, steps_per_epoch, total_epochs))
+    for phase_start, initial_epoch, steps, end_epoch in phases:
+        dataset, _ = stream(phase_start)
+        model.fit(dataset, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
+                  callbacks=callbacks, verbose=verbose)
+        if guard.failure:
+            found_now = kcheckpoint.latest(write_dir / "checkpoints")
+            raise kcheckpoint.TrainingDiverged(kcheckpoint.describe_failure(guard.failure,
+                                                                            found_now[0] if found_now else None))
+    return _finish(model, preset, preset_name, write_dir, take, seed, checkpointer, history_writer, stability,
+                   export, strategy, config)
+
+
+def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_writer, stability, export, strategy,
+            config):
     figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
                "stability": "stability.md"}
     examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
@@ -70,32 +179,44 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         visualize.save_grid(out / "reconstructions.png", datasets.to_uint8(pair, model.pixel_range), ncols=16)
         figures["reconstructions"] = "reconstructions.png"
     visualize.save_grid(out / "interpolation.png",
-                        datasets.to_uint8(interpolation(model, examples, seed), model.pixel_range), ncols=10)
+                        datasets.to_uint8(kcallbacks.latent_interpolation(model, examples, seed), model.pixel_range),
+                        ncols=10)
     figures["interpolation"] = "interpolation.png"
     save_model_atomically(model, out / "model.keras")
-
+    if export:
+        from kzoo.export import export_saved_model
+        export_saved_model(model, out / "saved_model")
     summary = {
         "preset": preset_name, "dataset": preset["dataset"], "epochs": preset["epochs"],
-        "batch_size": preset["batch_size"], "take": take, "seed": seed,
-        "wall_time_s": round(wall, 1), "seconds_per_epoch": round(wall / preset["epochs"], 2),
+        "batch_size": preset["batch_size"], "take": take, "seed": seed, "precision": config["precision"],
+        "replicas": strategy.num_replicas_in_sync, "steps": checkpointer.step,
+        "wall_time_s": round(checkpointer.wall_time, 1),
+        "seconds_per_epoch": round(checkpointer.wall_time / preset["epochs"], 2),
         "parameters": int(model.count_params()),
         "final": {k: v[-1] for k, v in history_writer.history.items()},
         "stability_last_epoch": stability.epochs[-1] if stability.epochs else None,
-        "figures": figures, "model": "model.keras",
+        "figures": figures, "model": "model.keras", "saved_model": "saved_model" if export else None,
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     return summary
 
 
-def interpolation(model, examples, seed=0, rows=4, steps=10):
-    """`rows` latent interpolations of `steps` images each: between posterior means of pairs of
-    examples for models with an encoder, between prior samples otherwise."""
-    if hasattr(model, "encode"):
-        z = np.asarray(model.encode(examples[: 2 * rows])[0])
-    else:
-        z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
-    path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
-    return np.asarray(model.generate(path))
+def _stream_factory(preset, batch, seed, take):
+    def stream(start_step):
+        return datasets.training_stream(preset["dataset"], batch, preset["pixel_range"], seed=seed, take=take,
+                                        start_step=start_step)
+    return stream
+
+
+def _config_summary(config):
+    return {k: config[k] for k in ("name", "dataset", "batch_size", "take", "seed", "precision")}
+
+
+def _read_json(path, default):
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
 
 
 def _first_images(name, pixel_range, count, take):

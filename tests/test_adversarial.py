@@ -139,8 +139,9 @@ def test_clipping_after_every_critic_update_and_n_critic_counts():
     assert int(model.d_optimizer.iterations) == 6 and int(model.optimizer.iterations) == 2
     assert len(strategy.after_update_max) == 6
     assert all(m <= 0.01 + 1e-9 for m in strategy.after_update_max)
-    # Each critic update saw its own consecutive batch of real points.
-    np.testing.assert_array_equal(np.concatenate(strategy.real_batches), data)
+    # Critic update i of a step saw real points i, i + 3, i + 6, i + 9 of that step's 12: every point once.
+    expected = np.concatenate([data[s * 12:(s + 1) * 12][i::3] for s in range(2) for i in range(3)])
+    np.testing.assert_array_equal(np.concatenate(strategy.real_batches), expected)
 
 
 def test_trackers_follow_the_configuration():

@@ -1,8 +1,9 @@
 """The gradient penalty of WGAN-GP (Gulrajani et al. 2017)."""
 
-import keras
 import tensorflow as tf
 from keras import ops
+
+from kzoo import noise
 
 NORM_EPSILON = 1e-12
 
@@ -10,7 +11,8 @@ NORM_EPSILON = 1e-12
 def gradient_penalty(critic, real, fake, seed=None, weight=10.0, training=True):
     """`weight * mean_i (||grad_x f(x_i_hat)|| - 1)^2` at `x_i_hat = a_i x_i + (1 - a_i) x~_i`, `a_i ~ U[0, 1]`.
 
-    One interpolation weight per example, drawn uniformly (not from a normal). The norm is
+    One interpolation weight per example, drawn uniformly (not from a normal); `seed` is a seed, a
+    `SeedGenerator` or a `kzoo.noise.StepNoise`. The norm is
     `sqrt(sum g^2 + 1e-12)`, so a zero gradient gives a finite penalty and gradient instead of NaN.
     Call it inside the critic's gradient tape: the penalty's gradient flows to the critic's weights.
     The critic must treat examples independently (no batch normalisation in training mode).
@@ -19,7 +21,7 @@ def gradient_penalty(critic, real, fake, seed=None, weight=10.0, training=True):
     fake = ops.cast(fake, "float32")
     batch = ops.shape(real)[0]
     alpha_shape = (batch,) + (1,) * (len(real.shape) - 1)
-    alpha = keras.random.uniform(alpha_shape, 0.0, 1.0, seed=seed)
+    alpha = noise.uniform(alpha_shape, seed)
     interpolates = alpha * real + (1.0 - alpha) * fake
     with tf.GradientTape() as tape:
         tape.watch(interpolates)

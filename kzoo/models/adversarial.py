@@ -9,6 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 from kzoo import constraints
+from kzoo import noise as knoise
+from kzoo.distribute import default_jit_compile, step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
@@ -36,9 +38,13 @@ def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None
 class AdversarialModel(keras.Model):
     """A GAN: a generator and a discriminator/critic trained against each other with `fit`.
 
-    Each `train_step` receives `n_critic * B` real images, splits them into `n_critic` batches of `B`, runs one
-    critic update on each (with fresh noise), then one generator update on `B` fresh noise vectors. So one
+    Each `train_step` receives `n_critic * B` real images, deals them into `n_critic` batches of `B` (batch i
+    holds images i, i + n_critic, i + 2 n_critic, ...: so when `tf.distribute` splits the global batch into
+    contiguous shares, each replica's batch i is its share of the global batch i), runs one critic update on
+    each (with fresh noise), then one generator update on `B` fresh noise vectors. So one
     epoch is one pass of the critic over the data, and `model.optimizer` (the generator's) counts generator steps.
+    The training noise is a function of (seed, step, example) (`kzoo.noise.StepNoise`): reproducible, resumable
+    and the same on any number of replicas.
 
     Args:
         generator: model mapping `z` (`[B, latent_dim]`) to images in `pixel_range`.
@@ -68,9 +74,9 @@ class AdversarialModel(keras.Model):
         self.loss_pair = get_loss_pair(loss)
         self.lipschitz = constraints.get(lipschitz)
         self.n_critic = int(n_critic)
-        self.seed = seed
+        self.seed = knoise.resolve_seed(seed)
         self.pixel_range = tuple(float(v) for v in pixel_range)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         # Trackers hold batch means, one update per (critic or generator) step.
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -103,11 +109,17 @@ class AdversarialModel(keras.Model):
 
     def compile(self, d_optimizer="auto", g_optimizer="auto", **kwargs):
         """Separate optimizers; `"auto"` is Adam(2e-4, beta_1=0.5) (DCGAN). The generator's becomes
-        `model.optimizer`."""
+        `model.optimizer`. Under a `mixed_float16` policy both get dynamic loss scaling. `jit_compile` defaults
+        to `kzoo.distribute.default_jit_compile()` (XLA off on CPUs, where it halves DCGAN throughput)."""
         if "optimizer" in kwargs:
             raise ValueError("an adversarial model has two optimizers: pass d_optimizer= and g_optimizer=.")
-        self.d_optimizer = _optimizer(d_optimizer)
+        self.d_optimizer = loss_scaled(_optimizer(d_optimizer), self.dtype_policy)
+        kwargs.setdefault("jit_compile", default_jit_compile())
         super().compile(optimizer=_optimizer(g_optimizer), **kwargs)
+        # Create the optimizer variables now, in the caller's (strategy) scope: variables created lazily inside a
+        # distributed train step would be per-replica graph placeholders.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.optimizer.build(self.generator.trainable_variables)
 
     @property
     def g_optimizer(self):
@@ -117,10 +129,8 @@ class AdversarialModel(keras.Model):
         return serialize_optimizers(d_optimizer=self.d_optimizer, g_optimizer=self.optimizer) if self.compiled else {}
 
     def compile_from_config(self, config):
+        # `compile` builds the optimizers, so a `.keras` file's optimizer state has somewhere to load.
         self.compile(**deserialize_optimizers(config))
-        # Create the optimizer variables now, so a `.keras` file's optimizer state has somewhere to load.
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.optimizer.build(self.generator.trainable_variables)
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -142,40 +152,40 @@ class AdversarialModel(keras.Model):
 
     # -- training ---------------------------------------------------------------------------------
 
-    def _noise(self, batch):
-        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+    def _noise(self, batch, seed):
+        return knoise.normal((batch, self.latent_dim), seed)
 
     def train_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         batch = ops.shape(real)[0] // self.n_critic
+        noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         for i in range(self.n_critic):
-            real_i = real[i * batch:(i + 1) * batch]
-            fake_i = self.generator(self._noise(batch), training=True)
+            real_i = real[i::self.n_critic][:batch]
+            fake_i = self.generator(self._noise(batch, noise), training=True)
             d_loss, penalty, real_out, fake_out = critic_update(
-                self.discriminator, self.d_optimizer, real_i, fake_i, self.loss_pair, self.lipschitz,
-                seed=self.seed_generator)
+                self.discriminator, self.d_optimizer, real_i, fake_i, self.loss_pair, self.lipschitz, seed=noise)
             self._track_critic(d_loss, penalty, real_out, fake_out)
 
         with tf.GradientTape() as tape:
-            fake_out = ops.cast(self.discriminator(self.generator(self._noise(batch), training=True),
+            fake_out = ops.cast(self.discriminator(self.generator(self._noise(batch, noise), training=True),
                                                    training=True), "float32")
             g_loss = self.loss_pair.generator(fake_out)
             scaled = self.optimizer.scale_loss(scale_for_replicas(g_loss))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.optimizer.apply(grads, self.generator.trainable_variables)
         self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs(self.metrics)
 
     def test_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         batch = ops.shape(real)[0]
-        fake = self.generator(self._noise(batch), training=False)
+        fake = self.generator(self._noise(batch, self.seed_generator), training=False)
         real_out = ops.cast(self.discriminator(real, training=False), "float32")
         fake_out = ops.cast(self.discriminator(fake, training=False), "float32")
         penalty = self.lipschitz.penalty(self.discriminator, real, fake, seed=self.seed_generator)
         self._track_critic(self.loss_pair.discriminator(real_out, fake_out), penalty, real_out, fake_out)
         self.g_loss_tracker.update_state(self.loss_pair.generator(fake_out))
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs(self.metrics)
 
     def _track_critic(self, d_loss, penalty, real_out, fake_out):
         self.d_loss_tracker.update_state(d_loss)
@@ -210,3 +220,12 @@ def _optimizer(spec):
     if spec == "auto":
         return keras.optimizers.Adam(2e-4, beta_1=0.5)
     return keras.optimizers.get(spec)
+
+
+def loss_scaled(optimizer, dtype_policy):
+    """`optimizer` wrapped in dynamic loss scaling under a float16 policy (Keras does this for `model.optimizer`
+    only; every extra optimizer of a custom `train_step` needs it too)."""
+    if getattr(dtype_policy, "compute_dtype", None) == "float16" and \
+            not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -12,8 +12,10 @@ import tensorflow as tf
 from keras import ops
 
 from kzoo import constraints
+from kzoo import noise as knoise
+from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, reconstruction_loss, scale_for_replicas
-from kzoo.models.adversarial import _optimizer, critic_update
+from kzoo.models.adversarial import _optimizer, critic_update, loss_scaled
 from kzoo.models.serialization import deserialize_optimizers, serialize_optimizers
 from kzoo.models.vae import VAE, _images_of
 from kzoo.networks import build_vae_networks, mlp_critic
@@ -64,9 +66,12 @@ class CriticVAE(VAE):
 
     def compile(self, optimizer="auto", critic_optimizer="auto", **kwargs):
         """`"auto"`: Adam(1e-3) for both the autoencoder and the critic (the published settings)."""
-        self.critic_optimizer = keras.optimizers.Adam(1e-3) if critic_optimizer == "auto" else \
-            _optimizer(critic_optimizer)
+        self.critic_optimizer = loss_scaled(keras.optimizers.Adam(1e-3) if critic_optimizer == "auto" else
+                                            _optimizer(critic_optimizer), self.dtype_policy)
         super().compile(optimizer=optimizer, **kwargs)
+        # Built now, in the caller's (strategy) scope; see AdversarialModel.compile.
+        self.optimizer.build(self._autoencoder_variables())
+        self.critic_optimizer.build(self.latent_critic.trainable_variables)
 
     def get_compile_config(self):
         if not self.compiled:
@@ -75,21 +80,19 @@ class CriticVAE(VAE):
 
     def compile_from_config(self, config):
         self.compile(**deserialize_optimizers(config))
-        self.optimizer.build(self._autoencoder_variables())
-        self.critic_optimizer.build(self.latent_critic.trainable_variables)
 
     def _autoencoder_variables(self):
         return self.encoder.trainable_variables + self.decoder.trainable_variables
 
-    def _prior_codes(self, like):
-        return keras.random.normal(ops.shape(like), seed=self.seed_generator)
+    def _prior_codes(self, like, noise=None):
+        return knoise.normal(ops.shape(like), noise or self.seed_generator)
 
-    def compute_critic_vae_losses(self, images, training=False):
+    def compute_critic_vae_losses(self, images, training=False, noise=None):
         """Per-image reconstruction `[B]` and the critic's estimate of W1(q, p) on this batch."""
-        z_q, _, _ = self._sample_z(images, training)
+        z_q, _, _ = self._sample_z(images, training, noise)
         logits = ops.cast(self.decoder(z_q, training=training), "float32")
         reconstruction = reconstruction_loss(images, logits, self.reconstruction)
-        prior_scores = ops.cast(self.latent_critic(self._prior_codes(z_q), training=training), "float32")
+        prior_scores = ops.cast(self.latent_critic(self._prior_codes(z_q, noise), training=training), "float32")
         posterior_scores = ops.cast(self.latent_critic(z_q, training=training), "float32")
         # E_p f - E_q f; as a function of the encoder it is the generator's Wasserstein loss plus a constant.
         estimate = ops.mean(prior_scores) + _WASSERSTEIN.generator(posterior_scores)
@@ -97,18 +100,19 @@ class CriticVAE(VAE):
 
     def train_step(self, data):
         images = _images_of(data)
+        noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         for _ in range(self.n_critic):
-            z_q, _, _ = self._sample_z(images, training=True)
+            z_q, _, _ = self._sample_z(images, training=True, noise=noise)
             critic_loss, penalty, _, _ = critic_update(
-                self.latent_critic, self.critic_optimizer, self._prior_codes(z_q), z_q, _WASSERSTEIN,
-                self.lipschitz, seed=self.seed_generator)
+                self.latent_critic, self.critic_optimizer, self._prior_codes(z_q, noise), z_q, _WASSERSTEIN,
+                self.lipschitz, seed=noise)
             self.critic_loss_tracker.update_state(critic_loss)
             if self.lipschitz.has_penalty:
                 self.penalty_tracker.update_state(penalty)
 
         variables = self._autoencoder_variables()
         with tf.GradientTape() as tape:
-            reconstruction, estimate = self.compute_critic_vae_losses(images, training=True)
+            reconstruction, estimate = self.compute_critic_vae_losses(images, training=True, noise=noise)
             loss = ops.mean(reconstruction) + self.critic_weight * estimate
             scaled = self.optimizer.scale_loss(scale_for_replicas(loss))
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -121,7 +125,7 @@ class CriticVAE(VAE):
         self.loss_tracker.update_state(ops.mean(reconstruction) + self.critic_weight * estimate)
         self.reconstruction_tracker.update_state(reconstruction)
         self.wasserstein_tracker.update_state(estimate)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs(self.metrics)
 
     def get_config(self):
         config = super().get_config()  # includes every sub-model in `submodels`

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kzoo import noise as knoise
+from kzoo.distribute import default_jit_compile, step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
@@ -15,8 +17,9 @@ class VAE(keras.Model):
 
     The loss per image is ``reconstruction + beta * KL``: the reconstruction term (``bce``: Bernoulli negative
     log-likelihood, or ``mse``) summed over pixels, and the closed-form KL divergence of the diagonal-Gaussian
-    posterior from N(0, I). Latent samples use the reparameterisation trick with a seeded
-    `keras.random.SeedGenerator`.
+    posterior from N(0, I). Latent samples use the reparameterisation trick; in `train_step` the noise is a
+    function of (seed, step, example) (`kzoo.noise.StepNoise`), so runs are reproducible, resumable and equal
+    on any number of replicas.
 
     Args:
         encoder: a model mapping images to ``[mean, log_var]``.
@@ -42,8 +45,8 @@ class VAE(keras.Model):
         self.decoder = decoder
         self.reconstruction = reconstruction
         self.beta = float(beta)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = knoise.resolve_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
@@ -73,9 +76,11 @@ class VAE(keras.Model):
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
 
     def compile(self, optimizer="auto", **kwargs):
-        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own, so no `loss` argument is taken."""
+        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own, so no `loss` argument is taken.
+        `jit_compile` defaults to `kzoo.distribute.default_jit_compile()` (XLA off on CPUs, where it is slower)."""
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3)
+        kwargs.setdefault("jit_compile", default_jit_compile())
         super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config):
@@ -112,15 +117,15 @@ class VAE(keras.Model):
 
     # -- training -------------------------------------------------------------------------------
 
-    def _sample_z(self, images, training):
+    def _sample_z(self, images, training, noise=None):
         mean, log_var = self.encode(images, training=training)
         mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
-        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        eps = knoise.normal(ops.shape(mean), noise or self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
 
-    def compute_vae_losses(self, images, training=False):
+    def compute_vae_losses(self, images, training=False, noise=None):
         """Per-image ``(total, reconstruction, kl)``, each `[B]`, in float32."""
-        z, mean, log_var = self._sample_z(images, training)
+        z, mean, log_var = self._sample_z(images, training, noise)
         logits = ops.cast(self.decoder(z, training=training), "float32")
         reconstruction = reconstruction_loss(images, logits, self.reconstruction)
         kl = gaussian_kl(mean, log_var)
@@ -128,8 +133,9 @@ class VAE(keras.Model):
 
     def train_step(self, data):
         images = _images_of(data)
+        noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         with tf.GradientTape() as tape:
-            total, reconstruction, kl = self.compute_vae_losses(images, training=True)
+            total, reconstruction, kl = self.compute_vae_losses(images, training=True, noise=noise)
             loss = scale_for_replicas(ops.mean(total))
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_weights)
@@ -144,7 +150,7 @@ class VAE(keras.Model):
         self.loss_tracker.update_state(total)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs(self.metrics)
 
     # -- serialization --------------------------------------------------------------------------
 

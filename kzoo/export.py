@@ -1,0 +1,152 @@
+"""SavedModel export with named serving endpoints, and loading kzoo models from any of their saved forms.
+
+`export_saved_model(model, out_dir)` writes a TensorFlow SavedModel through `keras.export.ExportArchive` with
+one endpoint per capability of the model:
+
+- ``generate(z)``: images in the model's pixel range from latent vectors `[N, latent_dim]` (every model);
+- ``decode(z)``: Bernoulli means in [0, 1] (models with a decoder);
+- ``encode(x)``: ``{"mean", "log_var"}`` of the posterior (models with an encoder);
+- ``discriminate(x)``: D(x), a probability or a critic score (adversarial models).
+
+Load it anywhere TensorFlow runs, without kzoo: ``tf.saved_model.load(out_dir).generate(z)``. The folder also
+holds ``kzoo.json`` (endpoints, latent size, image shape, pixel range). The export is written beside `out_dir`,
+reloaded and checked against the Keras model, and only then moved into place: a failed export never replaces
+a good one.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+
+MANIFEST = "kzoo.json"
+
+
+class ExportError(RuntimeError):
+    """The SavedModel could not be written or did not reproduce the Keras model."""
+
+
+def serving_endpoints(model):
+    """``{name: (function, input_signature)}`` of the endpoints `model` supports."""
+    import tensorflow as tf
+    endpoints = {}
+    latent = tf.TensorSpec((None, model.latent_dim), tf.float32, name="z")
+    images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="x")
+    endpoints["generate"] = (lambda z: model.generate(z), [latent])
+    if hasattr(model, "decode"):
+        endpoints["decode"] = (lambda z: model.decode(z), [latent])
+    if hasattr(model, "encode"):
+        def encode(x):
+            mean, log_var = model.encode(x)
+            return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
+        endpoints["encode"] = (encode, [images])
+    if hasattr(model, "discriminate"):
+        endpoints["discriminate"] = (lambda x: model.discriminate(x), [images])
+    return endpoints
+
+
+def manifest(model):
+    return {"class": type(model).__name__, "endpoints": sorted(serving_endpoints(model)),
+            "latent_dim": int(model.latent_dim), "image_shape": [int(d) for d in model.image_shape],
+            "pixel_range": [float(v) for v in model.pixel_range]}
+
+
+def export_saved_model(model, out_dir, verify=True, atol=1e-5):
+    """Write `model` as a SavedModel at `out_dir` (replacing an earlier kzoo export there, atomically).
+
+    With `verify`, the written SavedModel is reloaded with `tf.saved_model.load` and every endpoint's outputs on
+    a few inputs must equal the Keras model's within `atol`; otherwise `ExportError` and nothing is replaced.
+    """
+    import keras
+    import tensorflow as tf
+
+    out = pathlib.Path(out_dir)
+    if out.exists() and not (out / "saved_model.pb").exists():
+        raise ExportError(f"{out} exists and is not a SavedModel; choose an empty or new folder for the export.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        for name, (function, signature) in serving_endpoints(model).items():
+            archive.add_endpoint(name=name, fn=function, input_signature=signature)
+        archive.write_out(str(tmp), verbose=False)
+        (tmp / MANIFEST).write_text(json.dumps(manifest(model), indent=1))
+        if verify:
+            check_export(model, tf.saved_model.load(str(tmp)), atol)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except ExportError:
+        raise
+    except Exception as error:
+        raise ExportError(f"exporting {type(model).__name__} to {out} failed ({type(error).__name__}: {error}); "
+                          f"{'the previous export is unchanged' if out.exists() else 'nothing was written'}.") \
+            from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def check_export(model, loaded, atol=1e-5, count=4, seed=0):
+    """Raise `ExportError` unless every endpoint of `loaded` matches `model` on `count` inputs."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((count, model.latent_dim)).astype(np.float32)
+    lo, hi = model.pixel_range
+    x = rng.uniform(lo, hi, (count,) + tuple(model.image_shape)).astype(np.float32)
+    for name, (function, signature) in serving_endpoints(model).items():
+        inputs = z if signature[0].name == "z" else x
+        expected, got = function(inputs), getattr(loaded, name)(inputs)
+        for key in (sorted(expected) if isinstance(expected, dict) else [None]):
+            e = np.asarray(expected[key] if key else expected)
+            g = np.asarray(got[key] if key else got)
+            if e.shape != g.shape or not np.allclose(e, g, atol=atol, rtol=0):
+                raise ExportError(f"the exported endpoint {name}{'/' + key if key else ''} differs from the Keras "
+                                  f"model (max difference {np.max(np.abs(e - g)) if e.shape == g.shape else 'shape'}).")
+
+
+def find_model_file(path):
+    """The `.keras` file of `path`: the file itself, or ``model.keras`` inside a run / saved_models folder."""
+    path = pathlib.Path(path)
+    candidate = path / "model.keras" if path.is_dir() else path
+    if not candidate.exists() or candidate.suffix != ".keras":
+        raise ValueError(f"no kzoo model at {path}: give a .keras file, or a run folder or saved_models/NAME "
+                         "folder holding model.keras.")
+    return candidate
+
+
+def load_generator(path):
+    """A kzoo model from a `.keras` file or folder holding ``model.keras``, or a SavedModel folder exported by
+    kzoo. Returns an object with `generate(z)`, `latent_dim`, `pixel_range` (and the model's other methods)."""
+    path = pathlib.Path(path)
+    if path.is_dir() and (path / "saved_model.pb").exists() and not (path / "model.keras").exists():
+        return SavedModelGenerator(path)
+    import keras
+    model = keras.models.load_model(find_model_file(path))
+    if not hasattr(model, "generate"):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a kzoo generative model.")
+    return model
+
+
+class SavedModelGenerator:
+    """The `generate` interface of a kzoo SavedModel export (no Keras model needed)."""
+
+    def __init__(self, path):
+        import tensorflow as tf
+        info_file = pathlib.Path(path) / MANIFEST
+        if not info_file.exists():
+            raise ValueError(f"{path} is a SavedModel without {MANIFEST}: it was not exported by kzoo.")
+        info = json.loads(info_file.read_text())
+        self.latent_dim, self.pixel_range = info["latent_dim"], tuple(info["pixel_range"])
+        self.image_shape = tuple(info["image_shape"])
+        self._loaded = tf.saved_model.load(str(path))
+
+    def generate(self, z):
+        return self._loaded.generate(np.asarray(z, np.float32))

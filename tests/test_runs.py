@@ -1,0 +1,168 @@
+"""Runs that survive interruption: the seekable data stream, step noise, checkpoints, resume after kill -9,
+deterministic mode, stopping on NaN."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kzoo import checkpoint, datasets, training
+from kzoo.models import VAE
+from kzoo.noise import StepNoise
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def kzoo_train(*args):
+    return [sys.executable, "-m", "kzoo", "train", *map(str, args)]
+
+
+def keras_weights(path):
+    return keras.models.load_model(path).get_weights()
+
+
+# -- the data stream and the noise ------------------------------------------------------------------
+
+
+def test_training_stream_is_a_function_of_seed_and_step():
+    stream, steps = datasets.training_stream("ring", 100, seed=1, take=1000)
+    assert steps == 10
+    batches = [b.numpy() for b in stream.take(25)]
+    # Each epoch is a permutation of the 1,000 points, and epochs are ordered differently.
+    first, second = np.concatenate(batches[:10]), np.concatenate(batches[10:20])
+    points = datasets.load_arrays("ring", "train", seed=1).images[:1000]
+    for epoch in (first, second):
+        np.testing.assert_array_equal(np.sort(epoch[:, 0]), np.sort(points[:, 0]))
+    assert not np.array_equal(first, second)
+    # Starting at step 13 gives exactly what the full stream gave at step 13.
+    resumed, _ = datasets.training_stream("ring", 100, seed=1, take=1000, start_step=13)
+    np.testing.assert_array_equal(next(iter(resumed)).numpy(), batches[13])
+    other_seed, _ = datasets.training_stream("ring", 100, seed=2, take=1000)
+    assert not np.array_equal(next(iter(other_seed)).numpy(), batches[0])
+
+
+def test_training_stream_scales_and_rejects_too_little_data():
+    stream, steps = datasets.training_stream("fashion_mnist", 64, (-1.0, 1.0), take=256)
+    batch = next(iter(stream)).numpy()
+    assert steps == 4 and batch.shape == (64, 28, 28, 1) and batch.min() == -1.0 and batch.max() == 1.0
+    with pytest.raises(ValueError, match="no full batch"):
+        datasets.training_stream("fashion_mnist", 64, take=10)
+
+
+def test_step_noise_depends_on_seed_step_and_draw_only():
+    a, b = StepNoise(3, 7), StepNoise(3, 7)
+    first, second = a.normal((4, 2)), a.normal((4, 2))
+    np.testing.assert_array_equal(first, b.normal((4, 2)))
+    assert not np.array_equal(first, second)
+    assert not np.array_equal(first, StepNoise(3, 8).normal((4, 2)))
+    assert not np.array_equal(first, StepNoise(4, 7).normal((4, 2)))
+    u = StepNoise(0, 0).uniform((10000, 1))
+    assert 0.0 <= float(tf.reduce_min(u)) and float(tf.reduce_max(u)) < 1.0
+    assert abs(float(tf.reduce_mean(u)) - 0.5) < 0.02
+
+
+# -- checkpoints, divergence ----------------------------------------------------------------------
+
+
+def test_checkpoint_keeps_only_complete_finite_states(tmp_path):
+    model = VAE.from_design("mlp256", latent_dim=2, seed=0)
+    model.compile()
+    images = np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype("float32")
+    poisoned = images.copy()
+    poisoned[40:48] = np.nan  # batch 6 of 8
+    (tmp_path / "ckpt" / ".tmp-ckpt-00000099-1").mkdir(parents=True)  # as a killed writer leaves it
+    ckpt = checkpoint.RunCheckpoint(tmp_path / "ckpt", steps_per_epoch=8, every_steps=1)
+    guard = checkpoint.StopOnNonFinite(steps_per_epoch=8)
+    model.fit(poisoned, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard, ckpt])
+    assert guard.failure["step"] == 6 and "loss=nan" in guard.failure["values"]
+    folder, state = checkpoint.latest(tmp_path / "ckpt")
+    assert state["step"] == 5 and folder.name == "ckpt-00000005"
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["ckpt-00000005", "latest"]
+    saved = keras_weights(folder / "model.keras")
+    assert all(np.all(np.isfinite(w)) for w in saved)
+    message = checkpoint.describe_failure(guard.failure, folder)
+    assert "step 6 (epoch 1, batch 6)" in message and "ckpt-00000005" in message
+
+
+def test_train_raises_on_divergence_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_stream = datasets.training_stream
+
+    def poisoned_stream(*args, **kwargs):
+        stream, steps = real_stream(*args, **kwargs)
+        start = kwargs.get("start_step", 0)
+        # Step 7 (1-based) and later get a NaN image.
+        marks = tf.data.Dataset.counter(start + 1).map(lambda s: s >= 7)
+        return tf.data.Dataset.zip(stream, marks).map(
+            lambda x, bad: tf.where(bad, x * np.nan, x)), steps
+
+    monkeypatch.setattr(datasets, "training_stream", poisoned_stream)
+    with pytest.raises(checkpoint.TrainingDiverged, match=r"step 7 \(epoch 2, batch 3\).*ckpt-00000004"):
+        training.train("vae_mlp256_mnist", tmp_path / "run", epochs=3, batch_size=64, take=256, verbose=0,
+                       export=False)
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert checkpoint.latest(tmp_path / "run" / "checkpoints")[1]["step"] == 4
+
+
+def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
+    with pytest.raises(ValueError, match="nothing to resume"):
+        training.train("vae_mlp256_mnist", tmp_path / "run", epochs=1, take=128, verbose=0, resume=True)
+    training.train("vae_mlp256_mnist", tmp_path / "run", epochs=1, take=128, verbose=0, export=False)
+    with pytest.raises(ValueError, match="other settings"):
+        training.train("vae_mlp256_mnist", tmp_path / "run", epochs=2, take=128, seed=5, verbose=0)
+    # More epochs with the same settings continue the run: epoch 1 is not trained again.
+    summary = training.train("vae_mlp256_mnist", tmp_path / "run", epochs=2, take=128, verbose=0, export=False)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["loss"]) == 2 and summary["final"]["loss"] == history["loss"][1]
+    assert checkpoint.latest(tmp_path / "run" / "checkpoints")[1]["step"] == 4
+
+
+# -- interruption and determinism in separate processes ---------------------------------------------
+
+
+def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    args = ["--preset", "dcgan_fashion", "--take", "4096", "--epochs", "3", "--checkpoint-every", "10",
+            "--deterministic", "--verbose", "0", "--no-export"]
+    reference = subprocess.run(kzoo_train(*args, "--out", tmp_path / "reference"), env=ENV, capture_output=True,
+                               text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    run = tmp_path / "interrupted"
+    process = subprocess.Popen(kzoo_train(*args, "--out", run), env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    latest = run / "checkpoints" / "latest"
+    deadline = time.time() + 300
+    while not (latest.exists() and latest.read_text().strip() >= "ckpt-00000040") and time.time() < deadline:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    step = checkpoint.latest(run / "checkpoints")[1]["step"]
+    assert 40 <= step < 96 and not (run / "summary.json").exists()
+
+    resumed = subprocess.run(kzoo_train(*args, "--out", run), env=ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for a, b in zip(keras_weights(run / "model.keras"), keras_weights(tmp_path / "reference" / "model.keras")):
+        np.testing.assert_array_equal(a, b)
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["d_loss"]) == 3
+
+
+def test_deterministic_mode_gives_the_same_weights_twice(tmp_path):
+    args = ["--preset", "vae_conv_mnist", "--take", "1024", "--epochs", "1", "--batch-size", "64",
+            "--deterministic", "--seed", "3", "--verbose", "0", "--no-export"]
+    for name in ("a", "b"):
+        result = subprocess.run(kzoo_train(*args, "--out", tmp_path / name), env=ENV, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+    a, b = keras_weights(tmp_path / "a" / "model.keras"), keras_weights(tmp_path / "b" / "model.keras")
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    initial = VAE.from_design("conv28", latent_dim=20, seed=3).get_weights()
+    assert any(not np.array_equal(x, y) for x, y in zip(a, initial))
