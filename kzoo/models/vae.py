@@ -82,11 +82,13 @@ class VAE(keras.Model):
             optimizer = keras.optimizers.Adam(1e-3)
         kwargs.setdefault("jit_compile", default_jit_compile())
         super().compile(optimizer=optimizer, **kwargs)
+        # Optimizer variables now, in the caller's (strategy) scope, and so a `.keras` file's state can load.
+        if type(self).compile is VAE.compile:
+            self.optimizer.build(self.trainable_variables)
 
     def compile_from_config(self, config):
         # Restores the optimizer (and its state, when loading a `.keras` file) through the custom `compile`.
         self.compile(**keras.saving.deserialize_keras_object(config))
-        self.optimizer.build(self.trainable_variables)
 
     # -- inference ------------------------------------------------------------------------------
 
