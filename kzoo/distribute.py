@@ -96,13 +96,6 @@ def set_precision(precision):
     return precision
 
 
-def default_jit_compile():
-    """XLA compilation of `train_step` on GPUs and TPUs only ("auto"); off on CPUs, where XLA's convolutions are
-    about 2x slower than TensorFlow's oneDNN kernels (measured in benchmarks/training_throughput.py)."""
-    accelerators = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
-    return "auto" if accelerators else False
-
-
 def enable_determinism(seed):
     """Same seed, same weights: seed Python, NumPy and Keras, and make TensorFlow's kernels deterministic
     (which also turns XLA off)."""

@@ -125,8 +125,6 @@ def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, s
     with strategy.scope():
         if found:
             model = keras.models.load_model(found[0] / "model.keras")
-            if distribute.default_jit_compile() is False:
-                model.jit_compile = False
         else:
             image_shape = tuple(probe.element_spec.shape[1:])
             model = presets.build_model(preset, image_shape=image_shape, seed=seed, sync_batch_norm=sync_batch_norm)

@@ -10,7 +10,7 @@ from keras import ops
 
 from kzoo import constraints
 from kzoo import noise as knoise
-from kzoo.distribute import default_jit_compile, step_logs
+from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
@@ -109,12 +109,10 @@ class AdversarialModel(keras.Model):
 
     def compile(self, d_optimizer="auto", g_optimizer="auto", **kwargs):
         """Separate optimizers; `"auto"` is Adam(2e-4, beta_1=0.5) (DCGAN). The generator's becomes
-        `model.optimizer`. Under a `mixed_float16` policy both get dynamic loss scaling. `jit_compile` defaults
-        to `kzoo.distribute.default_jit_compile()` (XLA off on CPUs, where it halves DCGAN throughput)."""
+        `model.optimizer`. Under a `mixed_float16` policy both get dynamic loss scaling."""
         if "optimizer" in kwargs:
             raise ValueError("an adversarial model has two optimizers: pass d_optimizer= and g_optimizer=.")
         self.d_optimizer = loss_scaled(_optimizer(d_optimizer), self.dtype_policy)
-        kwargs.setdefault("jit_compile", default_jit_compile())
         super().compile(optimizer=_optimizer(g_optimizer), **kwargs)
         # Create the optimizer variables now, in the caller's (strategy) scope: variables created lazily inside a
         # distributed train step would be per-replica graph placeholders.

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from kzoo import noise as knoise
-from kzoo.distribute import default_jit_compile, step_logs
+from kzoo.distribute import step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
@@ -76,11 +76,9 @@ class VAE(keras.Model):
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
 
     def compile(self, optimizer="auto", **kwargs):
-        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own, so no `loss` argument is taken.
-        `jit_compile` defaults to `kzoo.distribute.default_jit_compile()` (XLA off on CPUs, where it is slower)."""
+        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own, so no `loss` argument is taken."""
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3)
-        kwargs.setdefault("jit_compile", default_jit_compile())
         super().compile(optimizer=optimizer, **kwargs)
         # Optimizer variables now, in the caller's (strategy) scope, and so a `.keras` file's state can load.
         if type(self).compile is VAE.compile:
