@@ -23,14 +23,17 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=10000)
     parser.add_argument("--runs", default="runs/precision")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precisions", default="float32,mixed_bfloat16",
+                        help="comma-separated; a float32 run with another --seed measures seed-to-seed spread")
     args = parser.parse_args(argv)
 
     from kzoo import datasets, presets, training
     from kzoo.metrics.evaluate import evaluate_model
     preset = presets.get(args.preset, epochs=args.epochs)
     results = {}
-    for precision in ("float32", "mixed_bfloat16"):
-        out = pathlib.Path(args.runs) / f"{args.preset}_{precision}"
+    for precision in args.precisions.split(","):
+        out = pathlib.Path(args.runs) / f"{args.preset}_{precision}" if args.seed == 0 else \
+            pathlib.Path(args.runs) / f"{args.preset}_{precision}_seed{args.seed}"
         summary = training.train(args.preset, out, epochs=args.epochs, seed=args.seed, precision=precision,
                                  verbose=2, export=False)
         import keras
@@ -47,9 +50,10 @@ def main(argv=None):
         print(precision, json.dumps(row), flush=True)
     path = HERE / "results" / "precision_quality.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
-    merged[f"{args.preset}_{preset['epochs']}ep"] = dict(results, command=f"python benchmarks/precision_quality.py "
-                                                          f"--preset {args.preset} --epochs {preset['epochs']}",
-                                                          num_samples=args.num_samples)
+    key = f"{args.preset}_{preset['epochs']}ep" + (f"_seed{args.seed}" if args.seed else "")
+    merged[key] = dict(results, num_samples=args.num_samples, seed=args.seed,
+                       command=f"python benchmarks/precision_quality.py --preset {args.preset} --epochs "
+                               f"{preset['epochs']} --seed {args.seed} --precisions {args.precisions}")
     path.write_text(json.dumps(merged, indent=1))
 
 

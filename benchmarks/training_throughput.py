@@ -1,21 +1,21 @@
 """Training throughput and memory of kzoo's default configuration against plain keras.io-style references.
 
-    python benchmarks/training_throughput.py [--repeats 3] [--seconds 20]
+    python benchmarks/training_throughput.py [--rounds 12]
 
-For each model (28x28 DCGAN, WGAN-GP, conv VAE on Fashion-MNIST-shaped data) and each implementation (kzoo:
-`presets.build_model` + `datasets.training_stream` + `fit`, exactly what `kzoo train` runs; reference:
-`benchmarks/reference_keras_io.py`), a fresh Python process builds the model, warms up (tracing), then trains
-for about `--seconds` and reports images/s and its peak resident memory. Processes alternate kzoo, reference,
-kzoo, reference... so machine noise hits both alike; the ratio of the medians is the figure that carries over
-between machines. Images/s counts the real images the critic/encoder sees (WGAN-GP: n_critic x batch per
-generator step, for both implementations). `--variant` measures other kzoo settings (precision, XLA).
+For each model (28x28 DCGAN, WGAN-GP, conv VAE on Fashion-MNIST) both implementations are built in one process:
+kzoo (`presets.build_model` + `datasets.training_stream` + `fit` at the default precision, exactly what
+`kzoo train` runs) and the reference (`benchmarks/reference_keras_io.py`, float32). After a warm-up, they train
+in alternating bursts of `--steps` steps for `--rounds` rounds, so the machine's ups and downs (large on a
+shared 2-core VM) hit both alike; throughput is the images of all bursts over their time, and the ratio's spread
+is shown by the ratios of single rounds. Images/s counts the real images the critic or encoder sees (WGAN-GP:
+n_critic x batch per generator step, for both). Peak memory (resident set) is measured separately, each
+implementation alone in a fresh process. `--variant` measures other kzoo settings (precision).
 Writes benchmarks/results/training_throughput.json and prints a Markdown table.
 """
 
 import argparse
 import json
 import pathlib
-import resource
 import statistics
 import subprocess
 import sys
@@ -23,6 +23,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODELS = {"dcgan": "dcgan_fashion", "wgan_gp": "wgan_gp_fashion", "vae": "vae_conv_fashion"}
+# Steps per burst: about one second each, so the per-`fit` set-up (both implementations have one) stays small.
+BURST_STEPS = {"dcgan": 8, "wgan_gp": 3, "vae": 40}
 
 
 def build_reference(model_name, preset):
@@ -65,8 +67,8 @@ def build_kzoo(model_name, preset, variant):
     import keras
 
     from kzoo import datasets, distribute, presets
-    if variant.get("precision"):
-        distribute.set_precision(variant["precision"])
+    from kzoo.config import DEFAULT_PRECISION
+    distribute.set_precision(variant.get("precision", DEFAULT_PRECISION))  # kzoo train's default: "auto"
     model = presets.build_model(preset, image_shape=(28, 28, 1), seed=0)
     if "jit_compile" in variant:
         model.jit_compile = variant["jit_compile"]
@@ -76,73 +78,91 @@ def build_kzoo(model_name, preset, variant):
     return model, lambda steps: model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0), images_per_step
 
 
-def worker(model_name, implementation, seconds, variant):
+def memory_worker(model_name, implementation, variant):
+    """Peak resident memory of one implementation alone, after a few training steps (prints MiB)."""
     from kzoo import presets
     preset = presets.get(MODELS[model_name])
-    if implementation == "reference":
-        model, fit, images_per_step = build_reference(model_name, preset)
-    else:
-        model, fit, images_per_step = build_kzoo(model_name, preset, variant)
-    fit(3)  # tracing, kernel selection
-    start = time.perf_counter()
-    fit(2)
-    per_step = (time.perf_counter() - start) / 2
-    steps = max(5, int(seconds / per_step))
-    start = time.perf_counter()
-    fit(steps)
-    elapsed = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"images_per_s": steps * images_per_step / elapsed, "steps": steps,
-                      "peak_rss_mib": round(peak_mib, 1)}))
+    fit = (build_reference(model_name, preset) if implementation == "reference"
+           else build_kzoo(model_name, preset, variant))[1]
+    fit(5)
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's (the benchmark process) on Linux.
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    print(json.dumps({"peak_rss_mib": round(kib / 1024, 1)}))
 
 
-def measure(model_name, implementation, seconds, variant):
-    command = [sys.executable, __file__, "--worker", model_name, implementation, "--seconds", str(seconds),
-               "--variant", json.dumps(variant)]
+def peak_memory(model_name, implementation, variant):
+    command = [sys.executable, __file__, "--memory-worker", model_name, implementation, "--variant",
+               json.dumps(variant)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     if result.returncode:
         raise RuntimeError(result.stderr[-3000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+
+
+def interleaved(model_name, rounds, steps, variant):
+    """Images/s of kzoo and the reference, trained in alternating bursts in this process."""
+    import keras
+
+    from kzoo import presets
+    preset = presets.get(MODELS[model_name])
+    keras.config.set_dtype_policy("float32")
+    _, reference_fit, reference_images = build_reference(model_name, preset)
+    _, kzoo_fit, kzoo_images = build_kzoo(model_name, preset, variant)  # sets kzoo's precision
+    keras.config.set_dtype_policy("float32")
+    for fit in (kzoo_fit, reference_fit):
+        fit(3)  # tracing, kernel selection
+    seconds = {"kzoo": [], "reference": []}
+    for _ in range(rounds):
+        for name, fit in (("kzoo", kzoo_fit), ("reference", reference_fit)):
+            start = time.perf_counter()
+            fit(steps)
+            seconds[name].append(time.perf_counter() - start)
+    kzoo_ips = rounds * steps * kzoo_images / sum(seconds["kzoo"])
+    reference_ips = rounds * steps * reference_images / sum(seconds["reference"])
+    round_ratios = sorted((kzoo_images / k) / (reference_images / r) for k, r in zip(seconds["kzoo"],
+                                                                                     seconds["reference"]))
+    return {"kzoo_images_per_s": round(kzoo_ips, 1), "reference_images_per_s": round(reference_ips, 1),
+            "ratio": round(kzoo_ips / reference_ips, 2),
+            "round_ratio_quartiles": [round(statistics.quantiles(round_ratios, n=4)[i], 2) for i in range(3)]}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--steps", type=int, help="steps per burst (default: about 1 s of training per model)")
     parser.add_argument("--models", default="dcgan,wgan_gp,vae")
-    parser.add_argument("--variant", default="{}", help='kzoo settings, e.g. \'{"precision": "mixed_bfloat16"}\'')
-    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "IMPLEMENTATION"))
+    parser.add_argument("--variant", default="{}", help='kzoo settings, e.g. \'{"precision": "float32"}\'')
+    parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "IMPLEMENTATION"))
+    parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results" / "training_throughput.json"))
     args = parser.parse_args(argv)
     variant = json.loads(args.variant)
-    if args.worker:
-        return worker(*args.worker, args.seconds, variant)
+    if args.memory_worker:
+        return memory_worker(*args.memory_worker, variant)
 
     import keras
     import tensorflow as tf
-    results = {"tensorflow": tf.__version__, "keras": keras.__version__, "repeats": args.repeats,
-               "seconds": args.seconds, "variant": variant, "command": " ".join([pathlib.Path(__file__).name] +
-                                                                                 (argv or sys.argv[1:])),
+
+    from kzoo import distribute
+    from kzoo.config import DEFAULT_PRECISION
+    results = {"tensorflow": tf.__version__, "keras": keras.__version__, "rounds": args.rounds, "steps": args.steps,
+               "variant": variant, "kzoo_precision": distribute.resolve_precision(
+                   variant.get("precision", DEFAULT_PRECISION)),
+               "command": " ".join(["python benchmarks/training_throughput.py"] + (argv or sys.argv[1:])),
                "models": {}}
-    rows = ["| model | kzoo images/s | reference images/s | ratio | kzoo peak MiB | reference peak MiB |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| model | kzoo images/s | reference images/s | ratio | ratio of single rounds (quartiles) | "
+            "kzoo peak MiB | reference peak MiB |", "|---|---|---|---|---|---|---|"]
     for model_name in args.models.split(","):
-        runs = {"kzoo": [], "reference": []}
-        for _ in range(args.repeats):
-            for implementation in ("kzoo", "reference"):
-                runs[implementation].append(measure(model_name, implementation, args.seconds, variant))
-                print(model_name, implementation, runs[implementation][-1], flush=True)
-        summary = {}
-        for implementation, values in runs.items():
-            summary[implementation] = {
-                "images_per_s": round(statistics.median(v["images_per_s"] for v in values), 1),
-                "all_images_per_s": [round(v["images_per_s"], 1) for v in values],
-                "peak_rss_mib": round(statistics.median(v["peak_rss_mib"] for v in values), 1)}
-        summary["ratio"] = round(summary["kzoo"]["images_per_s"] / summary["reference"]["images_per_s"], 2)
-        results["models"][model_name] = summary
-        rows.append(f"| {model_name} | {summary['kzoo']['images_per_s']} | {summary['reference']['images_per_s']} | "
-                    f"{summary['ratio']} | {summary['kzoo']['peak_rss_mib']} | "
-                    f"{summary['reference']['peak_rss_mib']} |")
+        row = interleaved(model_name, args.rounds, args.steps or BURST_STEPS[model_name], variant)
+        if not args.no_memory:
+            row["kzoo_peak_rss_mib"] = peak_memory(model_name, "kzoo", variant)
+            row["reference_peak_rss_mib"] = peak_memory(model_name, "reference", variant)
+        results["models"][model_name] = row
+        print(model_name, json.dumps(row), flush=True)
+        rows.append(f"| {model_name} | {row['kzoo_images_per_s']} | {row['reference_images_per_s']} | "
+                    f"{row['ratio']} | {' / '.join(map(str, row['round_ratio_quartiles']))} | "
+                    f"{row.get('kzoo_peak_rss_mib', '')} | {row.get('reference_peak_rss_mib', '')} |")
     print("\n".join(rows))
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

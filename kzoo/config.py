@@ -5,8 +5,9 @@ import pathlib
 
 # Choices of `kzoo train` (kept here so the command line can list them without importing TensorFlow).
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-DEFAULT_PRECISION = "float32"
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# "auto": mixed_bfloat16 where the hardware computes bfloat16 natively, else float32 (see kzoo.distribute).
+DEFAULT_PRECISION = "auto"
 
 
 def kzoo_home() -> pathlib.Path:

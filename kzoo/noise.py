@@ -25,8 +25,7 @@ class StepNoise:
     """
 
     def __init__(self, seed, step):
-        base = tf.stack([tf.constant(int(seed) % 2**31, tf.int64), tf.cast(step, tf.int64)])
-        self._key = base
+        self._key = tf.stack([tf.constant(int(seed) % 2**31, tf.int64), tf.cast(step, tf.int64)])
         self._draws = 0
 
     def _next_key(self):

@@ -63,7 +63,8 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         batch_size: the global batch (split between replicas under a distribution strategy).
         take: train on the first `take` examples only.
         strategy: a `kzoo.distribute.get_strategy` name.
-        precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
+        precision: ``auto`` (bfloat16 where the hardware has it), ``float32``, ``mixed_bfloat16`` or
+            ``mixed_float16`` (see `kzoo.distribute.set_precision`).
         resume: None: resume from `out`'s checkpoint if there is one; True: require one; False: start over
             (deleting the old checkpoints).
         checkpoint_every: also checkpoint every this many steps (checkpoints are always written each epoch).
@@ -79,6 +80,7 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
     out = pathlib.Path(out)
     run_strategy = distribute.get_strategy(strategy)
     chief = distribute.is_chief(run_strategy)
+    precision = distribute.resolve_precision(precision)
     if deterministic:
         distribute.enable_determinism(seed)
     else:

@@ -18,6 +18,16 @@ SCRIPTS = pathlib.Path(__file__).parent / "scripts"
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(distribute, "native_bfloat16", lambda: True)
+    assert distribute.resolve_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(distribute, "native_bfloat16", lambda: False)
+    assert distribute.resolve_precision("auto") == "float32"
+    assert distribute.resolve_precision("mixed_float16") == "mixed_float16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        distribute.resolve_precision("int8")
+
+
 def test_strategies_by_name():
     assert distribute.get_strategy("auto").num_replicas_in_sync == 1  # no GPU here
     assert isinstance(distribute.get_strategy("one_device"), tf.distribute.OneDeviceStrategy)
@@ -72,8 +82,9 @@ def free_ports(count):
 
 
 def test_two_workers_on_localhost_train_like_one_device(tmp_path):
+    # float32: the equivalence is exact up to float32 summation order (bfloat16 rounds each replica's share).
     args = [sys.executable, "-m", "kzoo", "train", "--preset", "vae_conv_mnist", "--take", "1024", "--epochs", "2",
-            "--batch-size", "64", "--verbose", "2"]
+            "--batch-size", "64", "--verbose", "2", "--precision", "float32"]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = []
     for index in range(2):
