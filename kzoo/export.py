@@ -53,11 +53,17 @@ def manifest(model):
             "pixel_range": [float(v) for v in model.pixel_range]}
 
 
-def export_saved_model(model, out_dir, verify=True, atol=1e-5):
+# Largest difference allowed between the SavedModel and the Keras model, by compute dtype: the graph may fuse and
+# round low-precision operations differently from eager execution (bfloat16 has 8 significant bits).
+EXPORT_TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "bfloat16": 3e-2}
+
+
+def export_saved_model(model, out_dir, verify=True, atol=None):
     """Write `model` as a SavedModel at `out_dir` (replacing an earlier kzoo export there, atomically).
 
     With `verify`, the written SavedModel is reloaded with `tf.saved_model.load` and every endpoint's outputs on
-    a few inputs must equal the Keras model's within `atol`; otherwise `ExportError` and nothing is replaced.
+    a few inputs must equal the Keras model's within `atol` (default: `EXPORT_TOLERANCE` of the model's compute
+    dtype); otherwise `ExportError` and nothing is replaced.
     """
     import keras
     import tensorflow as tf
@@ -76,7 +82,8 @@ def export_saved_model(model, out_dir, verify=True, atol=1e-5):
         archive.write_out(str(tmp), verbose=False)
         (tmp / MANIFEST).write_text(json.dumps(manifest(model), indent=1))
         if verify:
-            check_export(model, tf.saved_model.load(str(tmp)), atol)
+            tolerance = atol if atol is not None else EXPORT_TOLERANCE.get(model.dtype_policy.compute_dtype, 1e-5)
+            check_export(model, tf.saved_model.load(str(tmp)), tolerance)
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             os.replace(out, old)
