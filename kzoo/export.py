@@ -53,8 +53,8 @@ def manifest(model):
             "pixel_range": [float(v) for v in model.pixel_range]}
 
 
-# Largest difference allowed between the SavedModel and the Keras model, by compute dtype: the graph may fuse and
-# round low-precision operations differently from eager execution (bfloat16 has 8 significant bits).
+# Allowed difference between the SavedModel and the Keras model, |a - b| <= tol * (1 + |b|), by compute dtype: the
+# graph may fuse and round low-precision operations differently from eager execution (bfloat16 keeps 8 bits).
 EXPORT_TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "bfloat16": 3e-2}
 
 
@@ -62,8 +62,8 @@ def export_saved_model(model, out_dir, verify=True, atol=None):
     """Write `model` as a SavedModel at `out_dir` (replacing an earlier kzoo export there, atomically).
 
     With `verify`, the written SavedModel is reloaded with `tf.saved_model.load` and every endpoint's outputs on
-    a few inputs must equal the Keras model's within `atol` (default: `EXPORT_TOLERANCE` of the model's compute
-    dtype); otherwise `ExportError` and nothing is replaced.
+    a few inputs must equal the Keras model's within `atol` absolute and relative (default: `EXPORT_TOLERANCE` of
+    the model's compute dtype); otherwise `ExportError` and nothing is replaced.
     """
     import keras
     import tensorflow as tf
@@ -103,7 +103,8 @@ def export_saved_model(model, out_dir, verify=True, atol=None):
 
 
 def check_export(model, loaded, atol=1e-5, count=4, seed=0):
-    """Raise `ExportError` unless every endpoint of `loaded` matches `model` on `count` inputs."""
+    """Raise `ExportError` unless every endpoint of `loaded` matches `model` on `count` inputs, within
+    `atol * (1 + |expected|)`."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((count, model.latent_dim)).astype(np.float32)
     lo, hi = model.pixel_range
@@ -114,7 +115,7 @@ def check_export(model, loaded, atol=1e-5, count=4, seed=0):
         for key in (sorted(expected) if isinstance(expected, dict) else [None]):
             e = np.asarray(expected[key] if key else expected)
             g = np.asarray(got[key] if key else got)
-            if e.shape != g.shape or not np.allclose(e, g, atol=atol, rtol=0):
+            if e.shape != g.shape or not np.allclose(g, e, atol=atol, rtol=atol):
                 raise ExportError(f"the exported endpoint {name}{'/' + key if key else ''} differs from the Keras "
                                   f"model (max difference {np.max(np.abs(e - g)) if e.shape == g.shape else 'shape'}).")
 

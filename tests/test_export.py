@@ -75,6 +75,22 @@ def test_saved_model_reloaded_in_a_fresh_process_matches_keras(kind, tmp_path):
         np.testing.assert_array_equal(value, expected[name])
 
 
+def test_bfloat16_models_export_within_bfloat16_rounding(tmp_path):
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        model = presets.build_model(presets.get("vae_conv_fashion"), image_shape=(28, 28, 1), seed=0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    folder = export.export_saved_model(model, tmp_path / "sm")  # verifies within EXPORT_TOLERANCE["bfloat16"]
+    x = np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype("float32")
+    loaded = tf.saved_model.load(str(folder))  # keep a reference: its functions use its variables
+    served = loaded.encode(x)["log_var"].numpy()
+    expected = np.asarray(model.encode(x)[1], np.float32)
+    assert np.all(np.abs(served - expected) <= 3e-2 * (1 + np.abs(expected)))
+    assert export.EXPORT_TOLERANCE[model.dtype_policy.compute_dtype] == 3e-2
+
+
 def test_a_failed_export_keeps_the_good_one(tmp_path, monkeypatch):
     models = small_models()
     folder = export.export_saved_model(models["vae"], tmp_path / "saved_model")
