@@ -1,0 +1,28 @@
+"""The shipped trained models: each generative one loads from `.keras` and from its SavedModel, identically."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from kzoo import export
+
+SAVED = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
+GENERATIVE = sorted(p.name for p in SAVED.iterdir() if (p / "saved_model").is_dir())
+
+
+def test_the_gan_and_the_vae_of_fashion_mnist_are_shipped_in_both_forms():
+    assert {"dcgan_fashion", "vae_conv_fashion"} <= set(GENERATIVE)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_shipped_model_samples_the_same_from_keras_and_saved_model(name):
+    keras_model = export.load_generator(SAVED / name)
+    served = export.SavedModelGenerator(SAVED / name / "saved_model")
+    z = np.random.default_rng(0).standard_normal((8, keras_model.latent_dim)).astype("float32")
+    expected = np.asarray(keras_model.generate(z))
+    lo, hi = keras_model.pixel_range
+    assert expected.min() >= lo and expected.max() <= hi and expected.std() > 0.05
+    tolerance = export.EXPORT_TOLERANCE[keras_model.dtype_policy.compute_dtype]
+    np.testing.assert_allclose(np.asarray(served.generate(z)), expected, atol=tolerance, rtol=tolerance)
+    assert served.pixel_range == keras_model.pixel_range and served.latent_dim == keras_model.latent_dim
