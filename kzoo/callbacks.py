@@ -170,14 +170,17 @@ class PeriodicMetric(keras.callbacks.Callback):
 
     `metric="fid"`: reference FID of `num_samples` generated images against the first `num_samples` of
     `dataset`/`split` (slow on a CPU: about 20 images/s); `metric="classifier_fid"`: FID in kzoo's domain
-    classifier's feature space (mnist, fashion_mnist; fast). Small `num_samples` biases FID upwards:
-    compare values computed with the same N only.
+    classifier's feature space (mnist, fashion_mnist; fast); `metric="classifier_score"`: the classifier score
+    (exp of the mean KL between per-sample and marginal label distributions; 1 to the number of classes).
+    Small `num_samples` biases FID upwards: compare values computed with the same N only.
     """
+
+    METRICS = ("fid", "classifier_fid", "classifier_score")
 
     def __init__(self, dataset, metric="classifier_fid", num_samples=1000, split="test", every=1, seed=0):
         super().__init__()
-        if metric not in ("fid", "classifier_fid"):
-            raise ValueError(f"metric must be 'fid' or 'classifier_fid', got {metric!r}.")
+        if metric not in self.METRICS:
+            raise ValueError(f"metric must be one of {', '.join(self.METRICS)}, got {metric!r}.")
         self.dataset, self.metric, self.num_samples = dataset, metric, num_samples
         self.split, self.every, self.seed = split, every, seed
         self._classifier = None
@@ -203,4 +206,5 @@ class PeriodicMetric(keras.callbacks.Callback):
                 self._classifier = DomainClassifier.load(self.dataset)
             real = datasets.load_arrays(self.dataset, self.split).images[: self.num_samples]
             fakes = np.concatenate(list(generated_batches(self.model, self.num_samples, seed=self.seed)))
-            return classifier_metrics(self._classifier, real, fakes)["classifier_fid"]
+            report = classifier_metrics(self._classifier, real, fakes)
+            return report["classifier_fid"] if self.metric == "classifier_fid" else report["classifier_score_mean"]

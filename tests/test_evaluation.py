@@ -94,13 +94,17 @@ def test_evaluate_cli_writes_a_report(tmp_path):
     assert cli.main(["evaluate", "--model", str(tmp_path / "missing.keras")]) == 2
 
 
-def test_periodic_metric_adds_classifier_fid_to_history():
+def test_periodic_metric_adds_classifier_fid_and_score_to_history():
     from kzoo import presets
     model = presets.build_model(presets.get("dcgan_fashion"), image_shape=(28, 28, 1), seed=0)
     real = datasets.to_pixel_range(datasets.load_arrays("fashion_mnist", "train").images[:256], (-1, 1))
+    score = PeriodicMetric("fashion_mnist", "classifier_score", num_samples=200, every=2)
     history = model.fit(real, batch_size=128, epochs=2, verbose=0,
-                        callbacks=[PeriodicMetric("fashion_mnist", num_samples=200, every=2)])
+                        callbacks=[PeriodicMetric("fashion_mnist", num_samples=200, every=2), score])
     assert "classifier_fid" in history.history and np.isfinite(history.history["classifier_fid"][-1])
+    # The score is exp(mean KL(p(y|x) || p(y))): between 1 and the number of classes, and what a direct call gives.
+    assert 1.0 <= history.history["classifier_score"][-1] <= 10.0
+    assert history.history["classifier_score"][-1] == pytest.approx(score.compute(), rel=1e-6)
     with pytest.raises(ValueError, match="classifier_fid"):
         PeriodicMetric("mnist", metric="precision")
 
