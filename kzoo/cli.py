@@ -16,14 +16,17 @@ def _train(args):
                              verbose=args.verbose, strategy=args.strategy, precision=args.precision,
                              resume=resume, checkpoint_every=args.checkpoint_every,
                              deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
-                             tensorboard=args.tensorboard, export=not args.no_export)
+                             tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
         return
     print(json.dumps(summary, indent=1))
     print(f"kzoo: run written to {args.out} (summary.json, history.json, loss_curve.png, samples/, "
           f"{', '.join(v for k, v in summary['figures'].items() if k not in ('loss_curve', 'samples'))}, "
-          f"model.keras{', saved_model/' if summary['saved_model'] else ''})")
+          f"model.keras{', saved_model/' if summary['saved_model'] else ''}{', report.md' if 'fid' in summary else ''})")
+    if "fid" in summary:
+        print(f"kzoo: reference FID {summary['fid']:.2f} ({summary['fid_num_generated']} generated vs "
+              f"{summary['fid_num_real']} {summary['fid_split']} images); report: {args.out}/report.md")
 
 
 def _sample(args):
@@ -146,6 +149,8 @@ def build_parser():
     train.add_argument("--sync-batch-norm", action="store_true", help="batch-norm statistics over the global batch")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard")
     train.add_argument("--no-export", action="store_true", help="skip the SavedModel export at the end")
+    train.add_argument("--fid-samples", type=int, help="at the end, reference FID of N generated images against "
+                                                      "10,000 real ones, and OUT/report.md")
     train.set_defaults(func=_train)
 
     sample = sub.add_parser("sample", help="draw samples from a trained model into a PNG grid")

@@ -56,7 +56,8 @@ def fingerprint(config):
 
 def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=None, seed=0, verbose="auto",
           num_samples=64, strategy="auto", precision=DEFAULT_PRECISION, resume=None, checkpoint_every=None,
-          deterministic=False, sync_batch_norm=False, tensorboard=False, export=True):
+          deterministic=False, sync_batch_norm=False, tensorboard=False, export=True, fid_samples=None,
+          fid_real=10000):
     """Train preset `preset_name` into the run folder `out` (see the module docstring); returns the summary.
 
     Args:
@@ -72,6 +73,9 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         sync_batch_norm: batch-norm statistics over the global batch instead of per replica.
         tensorboard: write TensorBoard logs (scalars and sample-grid images) to ``out/tensorboard``.
         export: write ``saved_model/`` at the end.
+        fid_samples: at the end, compute the reference FID of this many generated images against (up to)
+            `fid_real` real images (the test split of the built-in sets, else the training images) and write
+            ``report.md`` (FID, sample grid, loss curves, interpolation, stability, times).
     """
     preset = presets.get(preset_name, dataset=dataset, epochs=epochs, batch_size=batch_size)
     if not preset["dataset"]:
@@ -110,6 +114,8 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         with dtype_policy(precision):
             summary = _run(preset, preset_name, out, write_dir, config, run_id, run_strategy, found, start_step,
                            take, seed, verbose, num_samples, checkpoint_every, sync_batch_norm, tensorboard, export)
+        if fid_samples and chief:
+            summary = write_report(out, summary, fid_samples, seed, fid_real)
     finally:
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
@@ -199,6 +205,48 @@ def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_w
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     return summary
+
+
+def write_report(out, summary, fid_samples, seed=0, num_real=10000):
+    """Compute the reference FID of the run's model and write ``report.md``; returns the summary with it."""
+    import time
+
+    from kzoo.export import load_generator
+    from kzoo.metrics.evaluate import evaluate_generator
+    name = summary["dataset"]
+    split = "test" if name in datasets.BUILTIN else "train"
+    num_real = min(num_real, len(datasets.load_arrays(name, split).images))
+    start = time.perf_counter()
+    print(f"kzoo: reference FID of {fid_samples} generated images against {num_real} {name} {split} images")
+    report = evaluate_generator(load_generator(out), name, split, fid_samples, ("fid",), num_real=num_real, seed=seed)
+    fid_seconds = time.perf_counter() - start
+    summary = dict(summary, fid=report["fid"], fid_num_generated=fid_samples, fid_num_real=num_real,
+                   fid_split=split, fid_wall_time_s=round(fid_seconds, 1))
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    atomic_write_bytes(out / "report.md", report_markdown(summary).encode())
+    return summary
+
+
+def report_markdown(summary):
+    last = summary.get("stability_last_epoch") or {}
+    losses = ", ".join(f"{k} {v['mean']:.4g} [{v['min']:.4g}, {v['max']:.4g}]" for k, v in last.items()
+                       if isinstance(v, dict))
+    fid_note = ("comparable with published values at the same sample sizes" if summary["fid_num_generated"] >= 10000
+                else "biased upwards by the small sample: compare only with FIDs at the same sample sizes")
+    lines = [
+        f"# {summary['preset']} on {summary['dataset']}", "",
+        f"- Training: {summary['epochs']} epochs ({summary['steps']} steps, batch {summary['batch_size']}, seed "
+        f"{summary['seed']}, {summary['precision']}), {summary['wall_time_s']:.0f} s "
+        f"({summary['seconds_per_epoch']:.1f} s per epoch), {summary['parameters']:,} parameters.",
+        f"- Reference FID (FID Inception network, pool3): **{summary['fid']:.2f}**, {summary['fid_num_generated']:,} "
+        f"generated images against {summary['fid_num_real']:,} {summary['fid_split']} images; {fid_note}. "
+        f"Computed in {summary['fid_wall_time_s']:.0f} s.",
+        f"- Last epoch, per-step mean [min, max]: {losses}." if losses else "",
+        "", "## Samples (fixed latent vectors, last epoch)", "", f"![samples]({summary['figures']['samples']})",
+        "", "## Loss curves", "", "![loss curves](loss_curve.png)",
+        "", "## Latent interpolation", "", "![interpolation](interpolation.png)", "",
+        "Per-epoch stability: [stability.md](stability.md). Model: `model.keras`, `saved_model/`.", ""]
+    return "\n".join(line for line in lines if line is not None)
 
 
 def _stream_factory(preset, batch, seed, take):

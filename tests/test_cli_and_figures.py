@@ -157,3 +157,24 @@ def test_train_a_gan_preset_writes_samples_and_stability(tmp_path):
     assert "reconstructions" not in summary["figures"] and (out / "interpolation.png").exists()
     model = keras.models.load_model(out / "model.keras")
     assert int(model.optimizer.iterations) == 2 and int(model.d_optimizer.iterations) == 10
+
+
+def test_train_with_fid_samples_writes_a_report_with_the_reference_fid(tmp_path):
+    import re
+    import warnings
+
+    from kzoo.export import load_generator
+    from kzoo.metrics.evaluate import evaluate_generator
+    out = tmp_path / "main"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 40 samples: the small-N bias warning
+        summary = training.train("dcgan_fashion", out, epochs=1, take=256, verbose=0, fid_samples=40, fid_real=40,
+                                 export=False)
+        independent = evaluate_generator(load_generator(out), "fashion_mnist", "test", 40, ("fid",),
+                                         num_real=40, seed=0, progress=False)["fid"]
+    assert summary["fid"] == pytest.approx(independent, rel=1e-9) and summary["fid_num_real"] == 40
+    assert json.loads((out / "summary.json").read_text())["fid"] == summary["fid"]
+    report = (out / "report.md").read_text()
+    assert f"**{independent:.2f}**" in report and "40 generated images against 40 test images" in report
+    for link in re.findall(r"\]\(([^)]+)\)", report):
+        assert (out / link).exists(), link
