@@ -16,7 +16,8 @@ def _train(args):
                              verbose=args.verbose, strategy=args.strategy, precision=args.precision,
                              resume=resume, checkpoint_every=args.checkpoint_every,
                              deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
-                             tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples)
+                             tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
+                             fid_real=args.fid_real)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
         return
@@ -150,7 +151,8 @@ def build_parser():
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard")
     train.add_argument("--no-export", action="store_true", help="skip the SavedModel export at the end")
     train.add_argument("--fid-samples", type=int, help="at the end, reference FID of N generated images against "
-                                                      "10,000 real ones, and OUT/report.md")
+                                                      "real ones (--fid-real), and OUT/report.md")
+    train.add_argument("--fid-real", type=int, default=10000, help="real images for --fid-samples (default 10000)")
     train.set_defaults(func=_train)
 
     sample = sub.add_parser("sample", help="draw samples from a trained model into a PNG grid")
