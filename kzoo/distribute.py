@@ -1,18 +1,20 @@
-"""Choosing a `tf.distribute` strategy, the global batch, precision and compilation defaults.
+"""Choosing a `tf.distribute` strategy, the global batch, precision, synchronised batch norm, determinism.
 
 `get_strategy("auto")` uses every visible GPU with `MirroredStrategy` (one GPU: `OneDeviceStrategy`), else the
 default strategy. Build and compile models inside `strategy.scope()`; `fit` then splits each global batch
 between the replicas. kzoo's models divide their losses by the replica count and draw replica-independent
 noise (`kzoo.noise.StepNoise`), so k steps on n replicas equal k steps on one device with the same global batch
 (tested on 2 logical CPUs), except where batch normalisation computes per-replica statistics: use
-`sync_batch_norm=True` in the networks (`keras.layers.BatchNormalization(synchronized=True)`) to remove that.
+`synchronize_batch_norm(model)` (`presets.build_model(..., sync_batch_norm=True)`, `kzoo train
+--sync-batch-norm`) to remove that.
 
 Across machines (`multi_worker`), every worker runs the same command with its own `TF_CONFIG`, e.g. on two hosts:
 
     TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
     kzoo train --preset dcgan_fashion --strategy multi_worker --out runs/dcgan   # index 1 on host2
 
-Worker 0 is the chief: only it writes checkpoints, figures and exports (`is_chief`).
+Worker 0 is the chief: only it writes checkpoints, figures and exports (`is_chief`); the others write the same
+files to a temporary folder, since saving reads synchronised variables and every worker must take part.
 """
 
 import json
