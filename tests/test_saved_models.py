@@ -12,7 +12,7 @@ GENERATIVE = sorted(p.name for p in SAVED.iterdir() if (p / "saved_model").is_di
 
 
 def test_the_gan_and_the_vae_of_fashion_mnist_are_shipped_in_both_forms():
-    assert {"dcgan_fashion", "vae_conv_fashion"} <= set(GENERATIVE)
+    assert {"dcgan_fashion", "dcgan_mnist", "vae_conv_fashion"} <= set(GENERATIVE)
 
 
 @pytest.mark.parametrize("name", GENERATIVE)
