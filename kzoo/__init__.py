@@ -3,7 +3,8 @@
 __version__ = "0.1.0"
 
 # Importing the models registers every serialisable class with Keras.
-from kzoo import constraints, datasets, losses, networks  # noqa: E402,F401
+from kzoo import constraints, datasets, distribute, losses, networks, presets  # noqa: E402,F401
 from kzoo.models import VAE, AdversarialModel, CriticVAE  # noqa: E402,F401
 
-__all__ = ["AdversarialModel", "CriticVAE", "VAE", "datasets", "losses", "networks", "__version__"]
+__all__ = ["AdversarialModel", "CriticVAE", "VAE", "datasets", "distribute", "losses", "networks", "presets",
+           "__version__"]
