@@ -42,7 +42,7 @@ def latest(directory):
     return folder, json.loads(state_file.read_text())
 
 
-def _finite_logs(logs):
+def _non_finite_logs(logs):
     bad = {k: v for k, v in (logs or {}).items()
            if isinstance(v, (int, float, np.floating, np.ndarray)) and not np.all(np.isfinite(v))}
     return bad
@@ -90,11 +90,11 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step = self._epoch_start + batch + 1
-        if self.every_steps and self.step % self.every_steps == 0 and not _finite_logs(logs):
+        if self.every_steps and self.step % self.every_steps == 0 and not _non_finite_logs(logs):
             self.save(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.step != self.last_saved_step and not _finite_logs(logs):
+        if self.step != self.last_saved_step and not _non_finite_logs(logs):
             self.save(logs)
 
     @property
@@ -142,7 +142,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self._epoch_start = max(epoch * (self.steps_per_epoch or 0), self.initial_step)
 
     def on_train_batch_end(self, batch, logs=None):
-        bad = _finite_logs(logs)
+        bad = _non_finite_logs(logs)
         if bad and self.failure is None:
             step = self._epoch_start + batch + 1
             values = ", ".join(f"{k}={float(np.ravel(v)[0])}" for k, v in bad.items())

