@@ -86,9 +86,8 @@ def memory_worker(model_name, implementation, variant):
            else build_kzoo(model_name, preset, variant))[1]
     fit(5)
     # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's (the benchmark process) on Linux.
-    with open("/proc/self/status") as f:
-        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    print(json.dumps({"peak_rss_mib": round(kib / 1024, 1)}))
+    from kzoo.training import peak_memory_mib
+    print(json.dumps({"peak_rss_mib": peak_memory_mib()}))
 
 
 def peak_memory(model_name, implementation, variant):

@@ -43,6 +43,49 @@ class SampleGrid(keras.callbacks.Callback):
         return path
 
 
+class PointCloudMonitor(keras.callbacks.Callback):
+    """For 2-D generators: every `every_steps` training steps, generate `num_points` points from fixed noise
+    and record them with their divergences from `real_points` (KL(real || generated) and JS on a shared
+    `bins` x `bins` histogram over `value_range`, with `pseudo_count` per bin; exact W1 on the first
+    `w1_points` of each). `steps`, `snapshots` and `divergences` (lists of dicts) hold the record."""
+
+    def __init__(self, real_points, every_steps=250, num_points=5000, bins=40, value_range=None, pseudo_count=0.5,
+                 w1_points=1000, seed=0):
+        super().__init__()
+        self.real = np.asarray(real_points, np.float32)
+        self.every, self.num_points, self.bins = every_steps, num_points, bins
+        self.pseudo_count, self.w1_points, self.seed = pseudo_count, w1_points, seed
+        if value_range is None:
+            low, high = self.real.min(axis=0), self.real.max(axis=0)
+            margin = 0.25 * (high - low)
+            value_range = [(float(lo - m), float(hi + m)) for lo, hi, m in zip(low, high, margin)]
+        self.value_range = value_range
+        self.steps, self.snapshots, self.divergences = [], [], []
+        self.z, self.step = None, 0
+
+    def on_train_begin(self, logs=None):
+        rng = np.random.default_rng(self.seed)
+        self.z = rng.standard_normal((self.num_points, self.model.latent_dim)).astype(np.float32)
+        if not self.steps:
+            self.record(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self.record(self.step)
+
+    def record(self, step):
+        from kzoo.metrics.divergences import sample_divergences, wasserstein1
+        points = np.asarray(self.model.generate(self.z), np.float32)
+        values = sample_divergences(self.real, points, self.bins, self.value_range, self.pseudo_count)
+        n = min(self.w1_points, len(points), len(self.real))
+        values["w1"] = wasserstein1(self.real[:n], points[:n])
+        self.steps.append(step)
+        self.snapshots.append(points)
+        self.divergences.append(values)
+        return values
+
+
 def write_tensorboard_image(log_dir, tag, image, step):
     """Append one uint8 image `[H, W]` or `[H, W, C]` to the TensorBoard event file in `log_dir`."""
     import tensorflow as tf

@@ -23,6 +23,16 @@ from kzoo import datasets, distribute, presets, visualize
 from kzoo.config import DEFAULT_PRECISION, atomic_write_bytes
 
 
+def peak_memory_mib():
+    """Peak resident memory of this process so far, in MiB (Linux VmHWM; None elsewhere). For `kzoo train`,
+    whose process does only this run, it is the run's peak; a benchmark's child process reads its own."""
+    try:
+        with open("/proc/self/status") as f:
+            return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024, 1)
+    except (OSError, StopIteration):
+        return None
+
+
 def save_model_atomically(model, path):
     """`model.save` to a temporary `.keras` file beside `path`, then rename: a failed save keeps the old file."""
     import os
@@ -199,6 +209,7 @@ def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_w
         "wall_time_s": round(checkpointer.wall_time, 1),
         "seconds_per_epoch": round(checkpointer.wall_time / preset["epochs"], 2),
         "parameters": int(model.count_params()),
+        "peak_memory_mib": peak_memory_mib(),
         "final": {k: v[-1] for k, v in history_writer.history.items()},
         "stability_last_epoch": stability.epochs[-1] if stability.epochs else None,
         "figures": figures, "model": "model.keras", "saved_model": "saved_model" if export else None,

@@ -1,4 +1,5 @@
-"""PNG figures: image grids, interpolation strips and loss curves. Each file is written atomically."""
+"""PNG figures: image grids, interpolation strips, loss and metric curves, histograms and scatter plots. Each file
+is written atomically."""
 
 import io
 import math
@@ -28,9 +29,7 @@ def image_grid(images, ncols=None, pad=2, pad_value=255):
 
 def save_png(path, picture, scale=1):
     """Save a uint8 `[H, W]`, `[H, W, 1]` or `[H, W, 3]` picture, enlarged `scale` times (nearest)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     picture = np.asarray(picture)
     if scale > 1:
@@ -52,13 +51,105 @@ def linear_path(z_start, z_end, steps):
     return (1.0 - t) * np.asarray(z_start, np.float32)[None] + t * np.asarray(z_end, np.float32)[None]
 
 
-def plot_history(history, path, title=None):
-    """One panel per quantity (training and `val_` curves together) against the epoch; saved as PNG."""
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
 
+
+def _save_figure(fig, path, dpi=100):
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _panel_grid(count, ncols, size=(4.0, 3.2)):
+    plt = _pyplot()
+    ncols = min(ncols or count, count)
+    nrows = int(math.ceil(count / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axes.ravel()[count:]:
+        ax.axis("off")
+    return fig, axes.ravel()
+
+
+def plot_curves(panels, path, xlabel, title=None, ncols=None, logy=()):
+    """Line plots, one panel per entry of `panels` ``{panel title: {line label: (x, y)}}``; panels named in
+    `logy` use a log scale. Saved as PNG."""
+    fig, axes = _panel_grid(len(panels), ncols)
+    for ax, (name, lines) in zip(axes, panels.items()):
+        for label, (x, y) in lines.items():
+            ax.plot(x, y, marker="o", ms=2.5, label=label)
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        if name in logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    _save_figure(fig, path)
+
+
+def plot_histograms(panels, path, xlabel, bins=50, title=None, ncols=None, reference=None):
+    """Overlaid density histograms, one panel per entry of `panels` ``{panel title: {label: values}}``;
+    `reference` (a callable x -> density, e.g. the prior's) is drawn over every panel. Saved as PNG."""
+    fig, axes = _panel_grid(len(panels), ncols)
+    for ax, (name, groups) in zip(axes, panels.items()):
+        values = np.concatenate([np.ravel(v) for v in groups.values()])
+        low, high = np.percentile(values, [0.5, 99.5])
+        edges = np.linspace(low, high if high > low else low + 1, bins + 1)
+        for label, v in groups.items():
+            ax.hist(np.ravel(v), bins=edges, density=True, alpha=0.5, label=label)
+        if reference is not None:
+            x = np.linspace(edges[0], edges[-1], 200)
+            ax.plot(x, reference(x), "k--", lw=1, label="N(0, 1)")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    _save_figure(fig, path)
+
+
+def scatter_panels(panels, path, title=None, ncols=None, equal=True, limits=None):
+    """Scatter plots, one panel per entry of `panels` ``{panel title: [(points [N, 2], classes or None,
+    label), ...]}``: points with integer `classes` are coloured by class (tab10), the others one colour per
+    layer. Saved as PNG."""
+    plt = _pyplot()
+    fig, axes = _panel_grid(len(panels), ncols, size=(3.4, 3.4))
+    for ax, (name, layers) in zip(axes, panels.items()):
+        for points, classes, label in layers:
+            points = np.asarray(points)
+            if classes is not None:
+                sc = ax.scatter(points[:, 0], points[:, 1], c=classes, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+            else:
+                ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.5, label=label)
+        if any(classes is not None for _, classes, _ in layers):
+            fig.colorbar(sc, ax=ax, ticks=range(10), fraction=0.046)
+        elif len(layers) > 1:
+            ax.legend(fontsize=7, markerscale=3, loc="upper right")
+        if limits is not None:
+            ax.set_xlim(*limits)
+            ax.set_ylim(*limits)
+        if equal:
+            ax.set_aspect("equal", adjustable="box")
+        ax.set_title(name, fontsize=9)
+    del plt
+    if title:
+        fig.suptitle(title)
+    _save_figure(fig, path)
+
+
+def plot_history(history, path, title=None):
+    """One panel per quantity (training and `val_` curves together) against the epoch; saved as PNG."""
     from matplotlib.ticker import MaxNLocator
+    plt = _pyplot()
 
     names = sorted((k for k in history if not k.startswith("val_")), key=lambda k: (k != "loss", k))
     if not names:
@@ -76,8 +167,4 @@ def plot_history(history, path, title=None):
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    _save_figure(fig, path)

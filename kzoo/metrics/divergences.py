@@ -44,9 +44,14 @@ def histogram_densities(p_samples, q_samples, bins=50, value_range=None):
     return p, q
 
 
-def sample_divergences(p_samples, q_samples, bins=50, value_range=None):
-    """`{"kl", "js"}` of two 2-D sample sets, estimated on a shared histogram."""
+def sample_divergences(p_samples, q_samples, bins=50, value_range=None, pseudo_count=0.0):
+    """`{"kl", "js"}` of two 2-D sample sets, estimated on a shared histogram.
+
+    `pseudo_count` is added to every bin of both histograms (additive smoothing): with it KL(p || q) stays
+    finite when q misses a bin p uses, so it can be followed over training; without it such a KL is inf.
+    """
     p, q = histogram_densities(p_samples, q_samples, bins, value_range)
+    p, q = p + pseudo_count, q + pseudo_count
     return {"kl": kl_divergence(p, q), "js": js_divergence(p, q)}
 
 

@@ -1,0 +1,177 @@
+"""The study scripts of examples/ in --quick mode, and the library code they share (kzoo.studies,
+kzoo.semisupervised, the figures). Quick runs prove every line runs and the reports hold what they claim to;
+the maths is checked against analytic values and independent computations."""
+
+import importlib.util
+import json
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+from kzoo import datasets, studies, visualize
+from kzoo.semisupervised import balanced_label_subset, svm_accuracies
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_report_complete(out):
+    """report.md exists, every figure it links exists and is a PNG, and results.json parses."""
+    text = (out / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links, "the report has no figures"
+    for link in links:
+        assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+    json.loads((out / "results.json").read_text())
+    return text
+
+
+# ---- shared pieces ------------------------------------------------------------------------------------------------
+
+def test_balanced_label_subset_takes_the_same_number_from_each_class():
+    labels = np.repeat(np.arange(10), 50)
+    picked = balanced_label_subset(labels, 100, np.random.default_rng(0))
+    assert len(np.unique(picked)) == 100
+    np.testing.assert_array_equal(np.bincount(labels[picked]), np.full(10, 10))
+    with pytest.raises(ValueError, match="multiple of 10"):
+        balanced_label_subset(labels, 105, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="class 0 has 50"):
+        balanced_label_subset(labels, 600, np.random.default_rng(0))
+
+
+def test_svm_separates_separable_clusters_and_is_at_chance_on_noise():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (10, 5))
+    labels = np.repeat(np.arange(10), 200)
+    features = centres[labels] + rng.normal(0, 0.1, (2000, 5))
+    test_labels = np.repeat(np.arange(10), 30)
+    test = centres[test_labels] + rng.normal(0, 0.1, (300, 5))
+    assert svm_accuracies(features, labels, test, test_labels, 100, draws=2) == [1.0, 1.0]
+    noise = svm_accuracies(rng.normal(size=(2000, 5)), labels, rng.normal(size=(3000, 5)),
+                           np.repeat(np.arange(10), 300), 100, draws=3)
+    assert abs(np.mean(noise) - 0.1) < 0.04
+
+
+def test_collapse_verdict_follows_its_stated_rule():
+    full = {"covered": 10, "classes": 10}
+    assert studies.collapse_verdict(full, 0.001, 0.001).startswith("no collapse")
+    assert "covers 7 of 10" in studies.collapse_verdict({"covered": 7, "classes": 10}, 0.001, 0.001)
+    assert "near-duplicates" in studies.collapse_verdict(full, 0.0021, 0.001)
+    assert studies.collapse_verdict(None, 0.0019, 0.001).startswith("no collapse")
+
+
+def test_report_writes_tables_figures_and_results(tmp_path):
+    report = studies.Report(tmp_path / "r", "Title", command="python x.py")
+    visualize.plot_curves({"a": {"x": ([0, 1, 2], [3.0, 2.0, 1.0])}}, tmp_path / "r" / "fig.png", "step")
+    report.table(["name", "value", "count"], [["a", 0.123456, 12345], ["b", None, 3]])
+    report.figure(tmp_path / "r" / "fig.png", "a figure")
+    report.results["x"] = {"array": np.arange(3), "scalar": np.float32(0.5)}
+    report.write()
+    text = assert_report_complete(tmp_path / "r")
+    assert "| a | 0.1235 | 12,345 |" in text and "| b | n/a | 3 |" in text
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["x"] == {"array": [0, 1, 2], "scalar": 0.5}
+
+
+def test_gaussian_fit_kl_is_zero_for_the_prior_and_analytic_otherwise():
+    kl = load_example("study_critic_vae").gaussian_fit_kl
+    rng = np.random.default_rng(0)
+    assert kl(rng.standard_normal((200000, 4))) < 1e-3
+    # N(m, s^2 I) in d dimensions: 0.5 * (d s^2 + |m|^2 - d - d log s^2)
+    d, s, m = 3, 2.0, np.array([1.0, -1.0, 0.5])
+    expected = 0.5 * (d * s ** 2 + m @ m - d - d * np.log(s ** 2))
+    assert kl(m + s * rng.standard_normal((400000, d))) == pytest.approx(expected, rel=1e-2)
+
+
+# ---- the studies, --quick ----------------------------------------------------------------------------------------
+
+def test_ring_study_records_divergences_from_the_floor(tmp_path):
+    from kzoo.metrics.divergences import sample_divergences
+    report = load_example("study_ring_gan").main(["--quick", "--out", str(tmp_path / "ring")])
+    assert set(report.results) == {"ring GAN", "ring WGAN-GP", "ring_mog GAN", "ring_mog WGAN-GP"}
+    for name, result in report.results.items():
+        assert result["steps"] == [0, 10, 20, 30, 40]
+        first = result["divergences"][0]
+        # An untrained generator puts its points near the origin: far from the ring, well above the floor.
+        assert first["js"] > 3 * result["floor"]["js"] and first["w1"] > 3 * result["floor"]["w1"]
+        assert all(0 <= d["js"] <= np.log(2) + 1e-12 and np.isfinite(d["kl"]) for d in result["divergences"])
+    # The floor is what the shared estimator gives two real samples.
+    real = datasets.toy_2d("ring", 500, seed=1)
+    assert sample_divergences(real, datasets.toy_2d("ring", 500, seed=2), 40, pseudo_count=0.5)["js"] < 0.1
+    text = assert_report_complete(tmp_path / "ring")
+    assert "ring_mog_WGAN-GP_snapshots.png" in text and "floor" in text
+
+
+def test_m1_svm_study_beats_chance_and_reports_every_draw(tmp_path):
+    report = load_example("study_m1_svm").main(["--quick", "--datasets", "fashion_mnist", "--out", str(tmp_path)])
+    accuracies = report.results["fashion_mnist"]["accuracies"]
+    assert len(accuracies["M1 + SVM"]["100"]) == 2 and len(accuracies["SVM on pixels"]["100"]) == 2
+    assert min(accuracies["M1 + SVM"]["100"]) > 0.3           # chance is 0.1
+    assert "0.790" in assert_report_complete(tmp_path)         # the published figure it is compared with
+
+
+def test_critic_vae_study_compares_both_models(tmp_path):
+    report = load_example("study_critic_vae").main(["--quick", "--out", str(tmp_path)])
+    for label in ("KL VAE", "critic VAE"):
+        result = report.results[label]
+        assert result["summary"]["epochs"] == 1 and result["summary"]["peak_memory_mib"] > 100
+        assert np.isfinite(result["evaluation"]["fid"]) and result["bce_mean"] > 0
+        assert len(result["latent_mean"]) == 10
+    text = assert_report_complete(tmp_path)
+    for figure in ("latent_tsne.png", "latent_histograms.png", "reconstruction_errors.png", "interpolations.png"):
+        assert figure in text
+
+
+def test_fashion_study_measures_three_models_and_rereads_its_evaluations(tmp_path, monkeypatch):
+    module = load_example("study_fashion_vae_gans")
+    report = module.main(["--quick", "--out", str(tmp_path)])
+    models = report.results["models"]
+    assert list(models) == ["VAE", "DCGAN", "WGAN (clipping)"]
+    for label, result in models.items():
+        evaluation = result["evaluation"]
+        assert evaluation["num_generated"] == 64 and evaluation["kid_std"] >= 0
+        assert sum(evaluation["coverage"]["shares"]) == pytest.approx(1.0)
+        assert result["collapse_verdict"].startswith(("collapsed", "no collapse"))
+    text = assert_report_complete(tmp_path)
+    assert "The mode-collapse claim" in text and "peak memory" in text
+    # A second run resumes the finished runs and reads the stored evaluations back: nothing is recomputed.
+    import kzoo.metrics.evaluate
+    monkeypatch.setattr(kzoo.metrics.evaluate, "evaluate_model",
+                        lambda *a, **k: pytest.fail("an evaluation was recomputed"))
+    again = module.main(["--quick", "--out", str(tmp_path)])
+    assert again.results["models"]["DCGAN"]["evaluation"] == models["DCGAN"]["evaluation"]
+
+
+def test_gan_vae_mnist_study(tmp_path):
+    report = load_example("study_gan_vae_mnist").main(["--quick", "--out", str(tmp_path)])
+    models = report.results["models"]
+    gan, vae = models["GAN (dense + conv)"], models["VAE (conv + dense)"]
+    assert gan["summary"]["parameters"] > 0 and vae["summary"]["parameters"] > 0
+    assert gan["preset"] == "dense_gan_mnist" and vae["preset"] == "vae_convdense_mnist"
+    assert "classifier score" in assert_report_complete(tmp_path)
+
+
+def test_rgb64_study_on_an_image_folder(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    for i in range(256):  # coloured discs at random places: a tiny image set with some structure
+        cy, cx, r = rng.integers(16, 48, 2).tolist() + [int(rng.integers(6, 16))]
+        image = np.full((64, 64, 3), 255, np.uint8)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.integers(0, 255, 3)
+        visualize.save_png(folder / f"{i:03d}.png", image)
+    report = load_example("study_rgb64").main(["--quick", "--dataset", f"folder:{folder}", "--out",
+                                                str(tmp_path / "study")])
+    models = report.results["models"]
+    assert set(models) == {"DCGAN", "MLP VAE"}
+    assert all(m["evaluation"]["num_generated"] == 64 for m in models.values())
+    assert 0 <= report.results["real_diversity"]["share_above"] <= 1
+    assert_report_complete(tmp_path / "study")
