@@ -34,6 +34,7 @@ def extra_arguments(parser):
     parser.add_argument("--every", type=int, default=250, help="measure and snapshot every N steps (default 250)")
     parser.add_argument("--points", type=int, default=5000, help="points per estimate (default 5000)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, help="override both objectives' learning rate")
 
 
 def train_one(name, variant, args, steps, every, points):
@@ -46,6 +47,7 @@ def train_one(name, variant, args, steps, every, points):
 
     spec = dict(VARIANTS[variant])
     learning_rate, beta_1, beta_2 = spec.pop("optimizer")
+    learning_rate = args.learning_rate or learning_rate
     model = kzoo.AdversarialModel(mlp_generator(8, 2, (128, 128)), mlp_critic(2, (128, 128), name="discriminator"),
                                   seed=args.seed, **spec)
     model.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1, beta_2),
@@ -81,7 +83,8 @@ def main(argv=None):
             for key, title in (("kl", "KL(real || generated)"), ("js", "JS"), ("w1", "W1")):
                 panel = curves.setdefault(f"{name}: {title}", {})
                 panel[variant] = (monitor.steps, values[key])
-                panel["floor (real vs real)"] = ([monitor.steps[0], monitor.steps[-1]], [floor[key]] * 2)
+                panel["floor (real vs real)"] = ([monitor.steps[0], monitor.steps[-1]], [floor[key]] * 2,
+                                                  {"color": "0.4", "linestyle": "--"})
             shown = np.unique(np.linspace(0, len(monitor.steps) - 1, SNAPSHOTS_SHOWN).round().astype(int))
             panels = {f"step {monitor.steps[i]}: JS {values['js'][i]:.3f}, W1 {values['w1'][i]:.3f}":
                       [(monitor.real[:2000], None, "real"), (monitor.snapshots[i][:2000], None, "generated")]

@@ -78,12 +78,13 @@ def _panel_grid(count, ncols, size=(4.0, 3.2)):
 
 
 def plot_curves(panels, path, xlabel, title=None, ncols=None, logy=()):
-    """Line plots, one panel per entry of `panels` ``{panel title: {line label: (x, y)}}``; panels named in
-    `logy` use a log scale. Saved as PNG."""
+    """Line plots, one panel per entry of `panels` ``{panel title: {line label: (x, y) or (x, y, style)}}``
+    (`style`: matplotlib keyword arguments, e.g. for a reference line); panels named in `logy` use a log scale.
+    Saved as PNG."""
     fig, axes = _panel_grid(len(panels), ncols)
     for ax, (name, lines) in zip(axes, panels.items()):
-        for label, (x, y) in lines.items():
-            ax.plot(x, y, marker="o", ms=2.5, label=label)
+        for label, (x, y, *style) in lines.items():
+            ax.plot(x, y, **(style[0] if style else {"marker": "o", "ms": 2.5}), label=label)
         ax.set_title(name)
         ax.set_xlabel(xlabel)
         if name in logy:

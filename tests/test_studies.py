@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kzoo import datasets, studies, visualize
-from kzoo.semisupervised import balanced_label_subset, svm_accuracies
+from kzoo.semisupervised import LabelPropagation, balanced_label_subset, svm_accuracies
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
@@ -58,6 +58,17 @@ def test_svm_separates_separable_clusters_and_is_at_chance_on_noise():
     noise = svm_accuracies(rng.normal(size=(2000, 5)), labels, rng.normal(size=(3000, 5)),
                            np.repeat(np.arange(10), 300), 100, draws=3)
     assert abs(np.mean(noise) - 0.1) < 0.04
+
+
+def test_label_propagation_follows_the_data_manifold_from_one_label_per_class():
+    # Two concentric rings: one label each is enough when the unlabelled points are used (the rings are
+    # connected chains in the neighbour graph), and an SVM on the two labelled points alone cannot know that.
+    from sklearn.datasets import make_circles
+    x, y = make_circles(3000, noise=0.03, factor=0.5, random_state=0)
+    x_test, y_test = make_circles(600, noise=0.03, factor=0.5, random_state=1)
+    propagation = LabelPropagation(x, x_test, n_neighbors=10)
+    assert min(propagation.accuracies(y, y_test, 2, draws=3)) > 0.98
+    assert np.mean(svm_accuracies(x, y, x_test, y_test, 2, draws=3)) < 0.9
 
 
 def test_collapse_verdict_follows_its_stated_rule():
@@ -114,6 +125,7 @@ def test_m1_svm_study_beats_chance_and_reports_every_draw(tmp_path):
     accuracies = report.results["fashion_mnist"]["accuracies"]
     assert len(accuracies["M1 + SVM"]["100"]) == 2 and len(accuracies["SVM on pixels"]["100"]) == 2
     assert min(accuracies["M1 + SVM"]["100"]) > 0.3           # chance is 0.1
+    assert len(accuracies["M1 + label propagation (transductive)"]["100"]) == 2
     assert "0.790" in assert_report_complete(tmp_path)         # the published figure it is compared with
 
 
