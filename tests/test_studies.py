@@ -103,6 +103,13 @@ def test_gaussian_fit_kl_is_zero_for_the_prior_and_analytic_otherwise():
 
 # ---- the studies, --quick ----------------------------------------------------------------------------------------
 
+def test_ring_convergence_rule():
+    settled = load_example("study_ring_gan").settled
+    assert settled([1.0, 0.5, 0.2, 0.11, 0.10, 0.10, 0.11, 0.10])
+    assert not settled([1.0, 0.5, 0.2, 0.1, 0.4, 0.1, 0.4, 0.1])       # still oscillating
+    assert not settled([0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7])        # flat, but it never came down
+
+
 def test_ring_study_records_divergences_from_the_floor(tmp_path):
     from kzoo.metrics.divergences import sample_divergences
     report = load_example("study_ring_gan").main(["--quick", "--variants", "GAN", "WGAN-GP", "--out",
