@@ -26,3 +26,14 @@ def test_shipped_model_samples_the_same_from_keras_and_saved_model(name):
     tolerance = export.EXPORT_TOLERANCE[keras_model.dtype_policy.compute_dtype]
     np.testing.assert_allclose(np.asarray(served.generate(z)), expected, atol=tolerance, rtol=tolerance)
     assert served.pixel_range == keras_model.pixel_range and served.latent_dim == keras_model.latent_dim
+
+
+@pytest.mark.parametrize("name", [n for n in GENERATIVE if (SAVED / n / "evaluation.json").exists()])
+def test_model_card_quotes_its_stored_evaluation(name):
+    import json
+    evaluation = json.loads((SAVED / name / "evaluation.json").read_text())
+    card = (SAVED / name / "README.md").read_text()
+    assert evaluation["num_samples"] == 10000 and evaluation["split"] == "test"
+    assert f"**{evaluation['fid']:.2f}**" in card
+    assert f"classifier score {evaluation['classifier_score_mean']:.2f}" in card
+    assert f"reference FID {evaluation['fid']:.2f} (10k vs test)" in (SAVED / "README.md").read_text()
