@@ -98,6 +98,7 @@ class Report:
         self.results = {}
         command = command or "python " + " ".join(sys.argv)
         self.lines += [f"Command: `{command}`", ""]
+        self.started = time.perf_counter()
 
     def section(self, title):
         self.lines += [f"## {title}", ""]
@@ -118,6 +119,10 @@ class Report:
         self.lines += [f"![{caption}]({relative.as_posix()})", "", f"*{caption}*", ""]
 
     def write(self):
+        seconds = time.perf_counter() - self.started
+        self.results["study_wall_time_s"] = round(seconds, 1)
+        self.lines += ["", f"Wall time of this invocation: {seconds:,.0f} s (a resumed study counts only its own "
+                           "part; each model's training time is in its table row)."]
         atomic_write_bytes(self.out / "results.json", json.dumps(self.results, indent=1, default=_jsonable).encode())
         atomic_write_bytes(self.out / "report.md", "\n".join(self.lines).encode())
         print(f"report written to {self.out / 'report.md'}")
