@@ -245,7 +245,7 @@ def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), s
         for quantity, v in last.items():
             if isinstance(v, dict):
                 stability_rows.append([label, quantity, v["mean"], v["min"], v["max"], v.get("relative_swing")])
-    report.table(["model", "quantity", "mean", "min", "max", "relative swing (max - min) / |mean|"], stability_rows)
+    report.table(["model", "quantity", "mean", "min", "max", "relative swing (max - min) / abs(mean)"], stability_rows)
     report.text("Per-epoch tables: each model's `stability.md`.")
 
     report.section("Loss curves, samples and interpolations")
