@@ -108,7 +108,7 @@ class Report:
             self.lines += [paragraph, ""]
 
     def table(self, header, rows):
-        self.lines.append("| " + " | ".join(header) + " |")
+        self.lines.append("| " + " | ".join(_cell(h) for h in header) + " |")
         self.lines.append("|" + "---|" * len(header))
         for row in rows:
             self.lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
@@ -140,7 +140,7 @@ def _cell(value):
         return f"{value:.3g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # a bare | would end the cell
 
 
 def _jsonable(value):

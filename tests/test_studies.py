@@ -82,12 +82,13 @@ def test_collapse_verdict_follows_its_stated_rule():
 def test_report_writes_tables_figures_and_results(tmp_path):
     report = studies.Report(tmp_path / "r", "Title", command="python x.py")
     visualize.plot_curves({"a": {"x": ([0, 1, 2], [3.0, 2.0, 1.0])}}, tmp_path / "r" / "fig.png", "step")
-    report.table(["name", "value", "count"], [["a", 0.123456, 12345], ["b", None, 3]])
+    report.table(["name", "value", "count"], [["a", 0.123456, 12345], ["b", None, 3], ["|x|", 1.5, 0]])
     report.figure(tmp_path / "r" / "fig.png", "a figure")
     report.results["x"] = {"array": np.arange(3), "scalar": np.float32(0.5)}
     report.write()
     text = assert_report_complete(tmp_path / "r")
     assert "| a | 0.1235 | 12,345 |" in text and "| b | n/a | 3 |" in text
+    assert "| \\|x\\| | 1.5 | 0 |" in text                       # pipes inside a cell are escaped
     assert json.loads((tmp_path / "r" / "results.json").read_text())["x"] == {"array": [0, 1, 2], "scalar": 0.5}
 
 
