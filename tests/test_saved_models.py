@@ -11,8 +11,8 @@ SAVED = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
 GENERATIVE = sorted(p.name for p in SAVED.iterdir() if (p / "saved_model").is_dir())
 
 
-def test_the_gan_and_the_vae_of_fashion_mnist_are_shipped_in_both_forms():
-    assert {"dcgan_fashion", "dcgan_mnist", "vae_conv_fashion"} <= set(GENERATIVE)
+def test_the_gans_and_vaes_of_both_datasets_are_shipped_in_both_forms():
+    assert {"dcgan_fashion", "dcgan_mnist", "vae_conv_fashion", "vae_conv_mnist"} <= set(GENERATIVE)
 
 
 @pytest.mark.parametrize("name", GENERATIVE)
