@@ -99,11 +99,14 @@ def plot_curves(panels, path, xlabel, title=None, ncols=None, logy=()):
 
 def plot_histograms(panels, path, xlabel, bins=50, title=None, ncols=None, reference=None):
     """Overlaid density histograms, one panel per entry of `panels` ``{panel title: {label: values}}``;
-    `reference` (a callable x -> density, e.g. the prior's) is drawn over every panel. Saved as PNG."""
+    `reference` (a callable x -> density of N(0, 1), e.g. the prior's) is drawn over every panel, whose range then
+    covers at least [-3, 3]. Saved as PNG."""
     fig, axes = _panel_grid(len(panels), ncols)
     for ax, (name, groups) in zip(axes, panels.items()):
         values = np.concatenate([np.ravel(v) for v in groups.values()])
         low, high = np.percentile(values, [0.5, 99.5])
+        if reference is not None:  # show the reference density's bulk too
+            low, high = min(low, -3.0), max(high, 3.0)
         edges = np.linspace(low, high if high > low else low + 1, bins + 1)
         for label, v in groups.items():
             ax.hist(np.ravel(v), bins=edges, density=True, alpha=0.5, label=label)
