@@ -45,18 +45,21 @@ def train_preset(preset, out, epochs=None, take=None, seed=0, dataset=None, quic
 
 def evaluate_cached(model, out, dataset, metrics, num_samples, split="test", seed=0):
     """`kzoo.metrics.evaluate.evaluate_model`, stored in ``out/evaluation_<key>.json`` and read back when the
-    same model file, metrics, sample count, split and seed were evaluated before."""
-    from kzoo.metrics.evaluate import evaluate_model
+    same weights, metrics, sample count, split and seed were evaluated before. The key hashes the weights, not
+    the `.keras` file, whose bytes change each time a finished run is reloaded and saved again."""
+    from kzoo.metrics import evaluate
     out = pathlib.Path(out)
-    model_file = out / "model.keras"
-    model_hash = hashlib.sha256(model_file.read_bytes()).hexdigest()[:12] if model_file.exists() else "nofile"
-    key = hashlib.sha256(json.dumps([model_hash, dataset, sorted(metrics), num_samples, split, seed]).encode())
+    weights = hashlib.sha256()
+    for variable in model.weights:
+        weights.update(np.asarray(variable).tobytes())
+    key = hashlib.sha256(json.dumps([weights.hexdigest(), dataset, sorted(metrics), num_samples, split,
+                                     seed]).encode())
     path = out / f"evaluation_{key.hexdigest()[:12]}.json"
     cached = _read_json(path)
     if cached is not None:
         return cached
     start = time.perf_counter()
-    report = evaluate_model(model, dataset, tuple(metrics), num_samples, split=split, seed=seed)
+    report = evaluate.evaluate_model(model, dataset, tuple(metrics), num_samples, split=split, seed=seed)
     report["wall_time_s"] = round(time.perf_counter() - start, 1)
     atomic_write_bytes(path, json.dumps(report, indent=1, default=_jsonable).encode())
     return json.loads(json.dumps(report, default=_jsonable))

@@ -118,3 +118,16 @@ def test_network_stays_float32_under_a_mixed_global_policy():
         keras.config.set_dtype_policy("float32")
     assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
     assert model.output.dtype == "float32"
+
+
+def test_resize_works_when_only_run_time_knows_the_shape():
+    # A tf.function that has seen several image shapes relaxes its signature to [None, None, None, None];
+    # grayscale must still be tiled, and a wrong channel count still refused.
+    relaxed = tf.function(inception.resize_for_inception,
+                          input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)])
+    gray = np.random.default_rng(2).integers(0, 256, (2, 9, 6, 1), dtype=np.uint8)
+    np.testing.assert_array_equal(relaxed(gray).numpy(), inception.resize_for_inception(gray).numpy())
+    rgb = np.repeat(gray, 3, axis=-1)
+    np.testing.assert_array_equal(relaxed(rgb).numpy(), inception.resize_for_inception(gray).numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="1 or 3 channels"):
+        relaxed(np.zeros((1, 8, 8, 4), np.uint8))

@@ -38,8 +38,8 @@ class FeatureExtractor:
             pooled = keras.Model(full.input, [full.get_layer("avg_pool").output, full.output])
 
             def run(x):
-                x = tf.cast(x, tf.float32)
-                x = tf.tile(x, [1, 1, 1, 3]) if x.shape[-1] == 1 else x
+                from kzoo.metrics.inception import to_rgb
+                x = to_rgb(tf.cast(x, tf.float32))
                 x = tf.image.resize(x, (299, 299)) / 127.5 - 1.0
                 return pooled(x, training=False)
 

@@ -282,15 +282,30 @@ def build_fid_inception(weights=None, dtype="float32"):
     return keras.Model(images, features, name="fid_inception_2015_12_05")
 
 
+def to_rgb(x):
+    """Grayscale `[N, H, W, 1]` tiled to `[N, H, W, 3]`; RGB kept. Works when the channel count is only known at
+    run time (a `tf.function` that has seen several image shapes relaxes its signature to all-unknown)."""
+    import tensorflow as tf
+    channels = x.shape[-1]
+    if channels == 1:
+        return tf.tile(x, [1, 1, 1, 3])
+    if channels == 3:
+        return x
+    if channels is not None:
+        raise ValueError(f"images must have 1 or 3 channels, got shape {tuple(x.shape)}.")
+    channels = tf.shape(x)[-1]
+    check = tf.debugging.assert_equal(tf.logical_or(channels == 1, channels == 3), True,
+                                      message="images must have 1 or 3 channels")
+    with tf.control_dependencies([check]):
+        x = tf.cond(channels == 1, lambda: tf.tile(x, [1, 1, 1, 3]), lambda: tf.identity(x))
+    return tf.ensure_shape(x, [None, None, None, 3])
+
+
 def resize_for_inception(images):
     """uint8 (or float 0-255) images `[N, H, W, 1 or 3]` -> float32 `[N, 299, 299, 3]` in [0, 255], resized with
     TF1 bilinear semantics (`align_corners=False`, `half_pixel_centers=False`), as the reference code does."""
     import tensorflow as tf
-    x = tf.cast(images, tf.float32)
-    if x.shape[-1] == 1:
-        x = tf.tile(x, [1, 1, 1, 3])
-    elif x.shape[-1] != 3:
-        raise ValueError(f"images must have 1 or 3 channels, got shape {tuple(x.shape)}.")
+    x = to_rgb(tf.cast(images, tf.float32))
     if x.shape[1] == INPUT_SIZE and x.shape[2] == INPUT_SIZE:
         return x
     return tf.raw_ops.ResizeBilinear(images=x, size=[INPUT_SIZE, INPUT_SIZE], align_corners=False,
