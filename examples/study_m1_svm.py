@@ -41,11 +41,12 @@ def main(argv=None):
     report.text(
         "M1: the VAE of preset `vae_mlp600_<data>` (MLP 784-600-600, batch norm after the first layer, latent 50, "
         "Bernoulli likelihood, Adam 3e-4, batch 100) trained on every training image, labels unused. Features: the "
-        "posterior means of the encoder, standardised with the mean and std of all training images. "
+        "posterior means of the encoder, unscaled (per-dimension standardisation would inflate the VAE's inactive "
+        "latent dimensions to the weight of the informative ones; the report counts the active ones). "
         f"Classifier: scikit-learn `SVC(kernel='rbf', gamma='scale', C={args.svm_c:g})` on a labelled subset, the "
         f"same number of images from each class, {draws} random draws per size (seeds fixed); accuracy on the "
         f"{num_test or 10000:,} test images, mean and standard deviation over the draws. Baseline: the same SVM on "
-        "raw pixels (standardised the same way). Transductive variant, closer to the M1 paper's transductive SVM: label "
+        "raw pixels in [0, 1]. Transductive variant, closer to the M1 paper's transductive SVM: label "
         "propagation (Zhou et al. 2004; `kzoo.semisupervised.LabelPropagation`) over a 10-nearest-neighbour graph of "
         "all training images' latent means, alpha 0.99, the same labelled draws; a test image takes the "
         "distance-weighted vote of its 10 nearest training images' propagated labels.")
@@ -62,6 +63,8 @@ def main(argv=None):
                          latent_means(model, datasets.to_pixel_range(test_images))),
             "SVM on pixels": (train_images.reshape(len(train_images), -1).astype(np.float32) / 255,
                               test_images.reshape(len(test_images), -1).astype(np.float32) / 255)}
+        means = features["M1 + SVM"][0]
+        active = int(np.sum(means.var(axis=0) > 0.01))
         propagation = LabelPropagation(*features["M1 + SVM"])
         source, published = PUBLISHED[name]
         rows, results = [], {}
@@ -84,10 +87,13 @@ def main(argv=None):
                                 [published[c] for c in label_counts if c in published])
         report.results[name] = {"accuracies": {m: {str(k): v for k, v in r.items()} for m, r in results.items()},
                                 "published": {"source": source, **{str(k): v for k, v in published.items()}},
-                                "vae": {k: summary.get(k) for k in ("epochs", "wall_time_s", "parameters", "final")}}
+                                "vae": {k: summary.get(k) for k in ("epochs", "wall_time_s", "parameters", "final")},
+                                "active_latent_dimensions": active}
         report.section(name)
         report.text(f"VAE: {summary['epochs']} epochs, {summary['wall_time_s']:.0f} s, final training loss "
-                    f"{summary['final'].get('loss', float('nan')):.2f} (BCE summed over pixels + KL, per image).")
+                    f"{summary['final'].get('loss', float('nan')):.2f} (BCE summed over pixels + KL, per image); "
+                    f"{active} of {means.shape[1]} latent dimensions active (variance of the posterior means over the "
+                    "training images above 0.01; the others carry no information about the image).")
         report.table(["labels", "M1 + SVM (VAE means)", "SVM on pixels", TRANSDUCTIVE, source], rows)
         report.text(compare(name, results, published, source, label_counts, "M1 + SVM"),
                     compare(name, results, published, source, label_counts, TRANSDUCTIVE))
