@@ -14,6 +14,7 @@ import pathlib
 import numpy as np
 
 from kzoo import callbacks, datasets, studies, visualize
+from kzoo.semisupervised import latent_means
 
 MODELS = {"KL VAE": "vae_mlp256_mnist", "critic VAE": "critic_vae_mnist"}
 
@@ -64,8 +65,7 @@ def main(argv=None):
                                               quick=args.quick)
         bce, mse = per_image_errors(model, images)
         errors[label] = (bce, mse)
-        codes[label] = np.concatenate([np.asarray(model.encode(images[i:i + 1000])[0])
-                                       for i in range(0, len(images), 1000)])
+        codes[label] = latent_means(model, images).astype(np.float64)
         recons.append(np.asarray(model.reconstruct(images[:16])))
         interpolations.append(callbacks.latent_interpolation(model, images, args.seed, rows=3))
         evaluation = studies.evaluate_cached(model, folder, "mnist", ("fid", "coverage"), num_samples, seed=args.seed)

@@ -173,3 +173,16 @@ def test_shipped_fashion_vae_is_the_trained_model():
     logs = model.evaluate(test, verbose=0, return_dict=True)
     # The model card states a test loss of 241.6 on all 10,000 images; an untrained model scores about 545.
     assert 225 < logs["loss"] < 255, logs
+
+
+def test_encode_returns_float32_under_mixed_bfloat16():
+    import keras
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        vae = VAE.from_design("mlp256", latent_dim=4, seed=0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    mean, log_var = vae.encode(np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32"))
+    assert keras.backend.standardize_dtype(mean.dtype) == keras.backend.standardize_dtype(log_var.dtype) == "float32"
+    assert vae.encoder.compute_dtype == "bfloat16"

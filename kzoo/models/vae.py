@@ -91,9 +91,10 @@ class VAE(keras.Model):
     # -- inference ------------------------------------------------------------------------------
 
     def encode(self, images, training=False):
-        """Posterior parameters ``(mean, log_var)`` of images in [0, 1]."""
+        """Posterior parameters ``(mean, log_var)`` of images in [0, 1], float32 whatever the compute dtype (numpy
+        sums over bfloat16 arrays lose most of their digits)."""
         mean, log_var = self.encoder(images, training=training)
-        return mean, log_var
+        return ops.cast(mean, "float32"), ops.cast(log_var, "float32")
 
     def decode(self, z, training=False):
         """Images in [0, 1] (Bernoulli means) decoded from latent codes."""
