@@ -62,6 +62,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         state: extra entries for ``state.json`` (the run's fingerprint).
         wall_time_before: seconds spent by the run before this process (resumed runs).
 
+    `wall_time` counts the time spent inside `fit` only (the run's training time, callbacks included), so
+    loading, exporting or reloading a finished run does not add to it.
+
     In a multi-worker run every worker must save (saving reads synchronised variables, which takes all
     workers); the non-chief workers save to a temporary folder.
     """
@@ -79,10 +82,26 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.step = self.initial_step
         self.last_saved_step = self.initial_step
         self.wall_time_before = float(wall_time_before)
-        self._start = time.perf_counter()
+        self._fit_seconds = 0.0
+        self._fit_start = None
         self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.glob(".tmp-*"):  # left by a killed process
             shutil.rmtree(stale, ignore_errors=True)
+
+    def on_train_begin(self, logs=None):
+        self._fit_start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        if self._fit_start is not None:
+            self._fit_seconds += time.perf_counter() - self._fit_start
+            self._fit_start = None
+        # The last checkpoint then records the whole training time (callbacks after its save included), so a
+        # finished run that is reloaded reports the time it reported first.
+        last = self.directory / f"ckpt-{self.step:08d}" / "state.json"
+        if self.last_saved_step == self.step and last.exists():
+            state = json.loads(last.read_text())
+            state["wall_time_s"] = round(self.wall_time, 1)
+            atomic_write_bytes(last, json.dumps(state, indent=1).encode())
 
     def on_epoch_begin(self, epoch, logs=None):
         # A resumed run's first epoch starts part-way through (at initial_step).
@@ -99,7 +118,8 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     @property
     def wall_time(self):
-        return self.wall_time_before + time.perf_counter() - self._start
+        running = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
+        return self.wall_time_before + self._fit_seconds + running
 
     def save(self, logs=None):
         """Write the checkpoint of the current step; returns its folder (None when nothing was written)."""
