@@ -16,11 +16,14 @@ def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about):
 
 
 def _gan(design, loss, lipschitz, n_critic, d_optimizer, g_optimizer, dataset, batch_size, epochs, about,
-         latent_dim=100, **discriminator):
+         latent_dim=100, generator_ema=None, **discriminator):
+    model = {"design": design, "latent_dim": latent_dim, "loss": loss, "lipschitz": lipschitz,
+             "n_critic": n_critic, "discriminator": discriminator}
+    if generator_ema is not None:  # only where used, so the other presets' run fingerprints stay as they were
+        model["generator_ema"] = generator_ema
     return {
         "family": "gan",
-        "model": {"design": design, "latent_dim": latent_dim, "loss": loss, "lipschitz": lipschitz,
-                  "n_critic": n_critic, "discriminator": discriminator},
+        "model": model,
         "optimizer": {"d": d_optimizer, "g": g_optimizer},
         "dataset": dataset, "batch_size": batch_size, "epochs": epochs, "about": about,
     }
@@ -62,6 +65,14 @@ PRESETS = {
     "dcgan_mnist": _gan(
         "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
         "DCGAN 28x28 on MNIST with the same settings."),
+    "dcgan_ema_mnist": _gan(
+        "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
+        "DCGAN on MNIST whose samples come from an exponential moving average of the generator's weights "
+        "(decay 0.999; Yazici et al. 2019).", generator_ema=0.999),
+    "dcgan_ema_fashion": _gan(
+        "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "fashion_mnist", 128, 30,
+        "DCGAN on Fashion-MNIST whose samples come from an exponential moving average of the generator's "
+        "weights (decay 0.999; Yazici et al. 2019).", generator_ema=0.999),
     "wgan_clip_fashion": _gan(
         "dcgan28", "wasserstein", {"class_name": "WeightClipping", "config": {"clip_value": 0.01}}, 5,
         _WGAN_RMSPROP, _WGAN_RMSPROP, "fashion_mnist", 64, 30,
@@ -138,7 +149,7 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False):
                                                                 **spec["discriminator"]))
         lipschitz = constraints.get(spec["lipschitz"])
         model = AdversarialModel(generator, discriminator, loss=spec["loss"], lipschitz=lipschitz,
-                                 n_critic=spec["n_critic"], seed=seed)
+                                 n_critic=spec["n_critic"], seed=seed, generator_ema=spec.get("generator_ema"))
         model.compile(d_optimizer=make_optimizer(preset["optimizer"]["d"]),
                       g_optimizer=make_optimizer(preset["optimizer"]["g"]))
         return model

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import run_model_saving_test, run_serialization_test
 from kzoo import constraints
 from kzoo.losses import LOSS_PAIRS, adversarial, get_loss_pair, gradient_penalty
 from kzoo.models import AdversarialModel
@@ -180,3 +181,37 @@ def test_bad_construction_is_refused():
     model = toy_model(1, None)
     with pytest.raises(ValueError, match="d_optimizer= and g_optimizer="):
         model.compile(optimizer="adam")
+
+
+class RecordGeneratorWeights(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.after_step = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after_step.append([np.array(w) for w in self.model.generator.weights])
+
+
+def test_averaged_generator_follows_the_moving_average_and_survives_saving(tmp_path):
+    model = AdversarialModel(mlp_generator(4, 2, (16,)), mlp_critic(2, (16,)), seed=0, generator_ema=0.9)
+    model.compile(d_optimizer=keras.optimizers.SGD(0.1), g_optimizer=keras.optimizers.SGD(0.1))
+    expected = [np.array(w) for w in model.generator.weights]
+    record = RecordGeneratorWeights()
+    data = np.random.default_rng(0).normal(size=(40, 2)).astype("float32")
+    model.fit(data, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+    for t, live in enumerate(record.after_step, start=1):
+        decay = min(0.9, (1 + t) / (10 + t))
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, live)]
+    for average, value in zip(model.averaged_generator.weights, expected):
+        np.testing.assert_allclose(np.asarray(average), value, rtol=1e-5, atol=1e-6)
+    # Samples come from the average; training-mode generation and the live generator differ from them.
+    z = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model.generate(z)), np.asarray(model.averaged_generator(z)), rtol=1e-6)
+    assert not np.allclose(np.asarray(model.generate(z)), np.asarray(model.generator(z)))
+    assert not model.averaged_generator.trainable_weights
+    run_serialization_test(model)
+    loaded = run_model_saving_test(model, tmp_path, z, lambda m, x: m.generate(x))
+    for a, b in zip(loaded.generator.weights, model.generator.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        AdversarialModel(mlp_generator(4, 2), mlp_critic(2), generator_ema=1.0)

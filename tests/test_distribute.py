@@ -56,12 +56,15 @@ def test_chief_is_worker_0_unless_there_is_a_chief_task(monkeypatch):
 
 def test_k_mirrored_steps_equal_k_one_device_steps():
     """3 steps on 2 logical CPUs under MirroredStrategy vs 3 steps on one device, same global batch and seeds."""
-    cases = ["vae_conv_fashion:plain", "dcgan_fashion:sync", "wgan_gp_fashion:sync", "dcgan_fashion:plain"]
+    cases = ["vae_conv_fashion:plain", "dcgan_fashion:sync", "wgan_gp_fashion:sync", "dcgan_ema_mnist:sync",
+             "dcgan_fashion:plain"]
     result = subprocess.run([sys.executable, str(SCRIPTS / "mirrored_equivalence.py"), *cases], env=ENV,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {(r["preset"], r["sync_batch_norm"]): r for r in map(json.loads, result.stdout.strip().splitlines())}
-    for key in [("vae_conv_fashion", False), ("dcgan_fashion", True), ("wgan_gp_fashion", True)]:
+    # The averaged generator's weights are among the compared ones.
+    for key in [("vae_conv_fashion", False), ("dcgan_fashion", True), ("wgan_gp_fashion", True),
+                ("dcgan_ema_mnist", True)]:
         row = rows[key]
         assert row["steps"] == [3, 3]
         # Equal up to float summation order; the weights moved 100x-10,000x more than that.

@@ -53,15 +53,24 @@ class AdversarialModel(keras.Model):
         lipschitz: `None`, `"clip"`, `"gp"` or a strategy from `kzoo.constraints`.
         n_critic: critic updates per generator update.
         seed: seed of the noise.
+        generator_ema: `None`, or the decay of an exponential moving average of the generator's weights
+            (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training"): a copy of the
+            generator, `averaged_generator`, follows ``w_avg <- d w_avg + (1 - d) w`` after every generator
+            update, with ``d = min(generator_ema, (1 + t) / (10 + t))`` at generator step t (as
+            `tf.train.ExponentialMovingAverage` with `num_updates`, so early averages forget the initial
+            weights). `generate` and `sample` then use the averaged generator; training uses the live one.
     """
 
     submodels = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, loss="non_saturating", lipschitz=None, n_critic=1, seed=None,
-                 pixel_range=(-1.0, 1.0), **kwargs):
+                 pixel_range=(-1.0, 1.0), generator_ema=None, **kwargs):
         super().__init__(**kwargs)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
+        if generator_ema is not None and not 0.0 < float(generator_ema) < 1.0:
+            raise ValueError(f"generator_ema is the decay of a moving average, between 0 and 1 (e.g. 0.999), or "
+                             f"None for no averaging; got {generator_ema}.")
         out_shape = tuple(discriminator.outputs[0].shape[1:])
         if out_shape != (1,):
             raise ValueError(f"the discriminator must output one value per image, shape (batch, 1); "
@@ -71,6 +80,13 @@ class AdversarialModel(keras.Model):
                              f"discriminator input shape {tuple(discriminator.inputs[0].shape[1:])}.")
         self.generator = generator
         self.discriminator = discriminator
+        self.generator_ema = None if generator_ema is None else float(generator_ema)
+        self.averaged_generator = None
+        if self.generator_ema is not None:
+            # Same layers and names, so a `.keras` file restores the averaged weights into it.
+            self.averaged_generator = keras.models.clone_model(generator)
+            self.averaged_generator.set_weights(generator.get_weights())
+            self.averaged_generator.trainable = False  # moved by `_update_average`, never by an optimizer
         self.loss_pair = get_loss_pair(loss)
         self.lipschitz = constraints.get(lipschitz)
         self.n_critic = int(n_critic)
@@ -133,8 +149,11 @@ class AdversarialModel(keras.Model):
     # -- generation -------------------------------------------------------------------------------
 
     def generate(self, z, training=False):
-        """Images in `pixel_range` from latent vectors `z`."""
-        return ops.cast(self.generator(z, training=training), "float32")
+        """Images in `pixel_range` from latent vectors `z` (by the averaged generator when there is one, except
+        in training mode)."""
+        generator = self.averaged_generator if self.averaged_generator is not None and not training \
+            else self.generator
+        return ops.cast(generator(z, training=training), "float32")
 
     def sample(self, num_images, seed=None):
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
@@ -171,8 +190,17 @@ class AdversarialModel(keras.Model):
             scaled = self.optimizer.scale_loss(scale_for_replicas(g_loss))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.optimizer.apply(grads, self.generator.trainable_variables)
+        if self.averaged_generator is not None:
+            self._update_average()
         self.g_loss_tracker.update_state(g_loss)
         return step_logs(self.metrics)
+
+    def _update_average(self):
+        # After the update, so t counts this step too; batch-norm statistics are averaged like the weights.
+        t = ops.cast(self.optimizer.iterations, "float32")
+        decay = ops.minimum(self.generator_ema, (1.0 + t) / (10.0 + t))
+        for average, live in zip(self.averaged_generator.weights, self.generator.weights):
+            average.assign(decay * average + (1.0 - decay) * ops.cast(live, average.dtype))
 
     def test_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -206,6 +234,7 @@ class AdversarialModel(keras.Model):
             "n_critic": self.n_critic,
             "seed": self.seed,
             "pixel_range": list(self.pixel_range),
+            "generator_ema": self.generator_ema,
         })
         return config
 
