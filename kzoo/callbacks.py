@@ -104,8 +104,9 @@ def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10):
     means of pairs of `examples` for models with an encoder, between pairs of prior samples otherwise."""
     if hasattr(model, "encode") and examples is not None:
         z = np.asarray(model.encode(examples[: 2 * rows])[0])
-    else:
-        z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
+        path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
+        return np.asarray(model.decode(path))  # codes, not prior noise
+    z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
     path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
     return np.asarray(model.generate(path))
 

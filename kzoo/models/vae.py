@@ -1,6 +1,7 @@
 """The variational autoencoder (Kingma & Welling 2014) as a `keras.Model` trained with `fit`."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -27,11 +28,13 @@ class VAE(keras.Model):
         reconstruction: ``"bce"`` or ``"mse"``.
         beta: weight of the KL term (1 gives the ELBO; beta-VAE otherwise).
         seed: seed of the reparameterisation noise.
+        latent_prior: `None` (codes ~ N(0, I)), or a `kzoo.models.GaussianMixturePrior` fitted to the training
+            codes (see `fit_latent_prior`), through which `generate` and `sample` pass their N(0, I) noise.
     """
 
     submodels = ("encoder", "decoder")
 
-    def __init__(self, encoder, decoder, reconstruction="bce", beta=1.0, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, reconstruction="bce", beta=1.0, seed=None, latent_prior=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_LOSSES}, got {reconstruction!r}.")
@@ -47,6 +50,12 @@ class VAE(keras.Model):
         self.beta = float(beta)
         self.seed = knoise.resolve_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        if isinstance(latent_prior, dict):
+            latent_prior = keras.saving.deserialize_keras_object(latent_prior)
+        if latent_prior is not None and latent_prior.latent_dim != self.latent_dim:
+            raise ValueError(f"the latent prior is over {latent_prior.latent_dim} dimensions; the codes have "
+                             f"{self.latent_dim}.")
+        self.latent_prior = latent_prior
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
@@ -100,18 +109,42 @@ class VAE(keras.Model):
         """Images in [0, 1] (Bernoulli means) decoded from latent codes."""
         return ops.sigmoid(ops.cast(self.decoder(z, training=training), "float32"))
 
+    def prior_codes(self, z):
+        """Latent codes for N(0, I) noise `z`: `z` itself, or its image under the fitted `latent_prior`."""
+        return z if self.latent_prior is None else self.latent_prior(z)
+
     def generate(self, z):
-        """Images from latent codes drawn from the prior; the generator interface every kzoo model has."""
-        return self.decode(z)
+        """Images from N(0, I) noise `z` (decoded as codes, or through the fitted `latent_prior`); the generator
+        interface every kzoo model has. Use `decode` for given latent codes."""
+        return self.decode(self.prior_codes(z))
 
     def reconstruct(self, images):
         """Decode the posterior mean of each image."""
         return self.decode(self.encode(images)[0])
 
     def sample(self, num_images, seed=None):
-        """`num_images` images decoded from z ~ N(0, I)."""
+        """`num_images` images generated from z ~ N(0, I) (see `generate`)."""
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
-        return self.decode(z)
+        return self.generate(z)
+
+    def fit_latent_prior(self, images, components=10, seed=0, batch_size=500):
+        """Fit a `GaussianMixturePrior` of `components` full-covariance Gaussians to the posterior means of
+        `images` (an array in [0, 1], or a dataset of image batches or (image, label) batches) and sample from it
+        from now on (ex-post density estimation). Returns the scikit-learn `GaussianMixture` that was fitted."""
+        from kzoo.models.latent_prior import GaussianMixturePrior
+        codes = []
+        if isinstance(images, np.ndarray):
+            batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+        else:
+            batches = (_images_of(batch) for batch in images)
+        for batch in batches:
+            codes.append(np.asarray(self.encode(batch)[0]))
+        if not codes:
+            raise ValueError("fit_latent_prior got no images.")
+        prior = GaussianMixturePrior(components, self.latent_dim, name="latent_prior")
+        mixture = prior.fit(np.concatenate(codes), seed=seed)
+        self.latent_prior = prior
+        return mixture
 
     def call(self, images, training=False):
         return self.reconstruct(images) if not training else self.decode(self._sample_z(images, training)[0])
@@ -162,6 +195,8 @@ class VAE(keras.Model):
             "reconstruction": self.reconstruction,
             "beta": self.beta,
             "seed": self.seed,
+            "latent_prior": None if self.latent_prior is None else
+            keras.saving.serialize_keras_object(self.latent_prior),
         })
         return config
 
