@@ -6,13 +6,19 @@ import keras
 
 from kzoo.datasets import DEFAULT_PIXEL_RANGE
 
-def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about):
-    return {
+def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about, latent_prior=None, beta=1.0):
+    model = {"design": design, "latent_dim": latent_dim, "reconstruction": "bce"}
+    if beta != 1.0:
+        model["beta"] = beta
+    preset = {
         "family": "vae",
-        "model": {"design": design, "latent_dim": latent_dim, "reconstruction": "bce"},
+        "model": model,
         "optimizer": {"class_name": "Adam", "learning_rate": learning_rate},
         "dataset": dataset, "batch_size": batch_size, "epochs": epochs, "about": about,
     }
+    if latent_prior:  # fitted after training (`VAE.fit_latent_prior`); only where used, fingerprints unchanged
+        preset["latent_prior"] = latent_prior
+    return preset
 
 
 def _gan(design, loss, lipschitz, n_critic, d_optimizer, g_optimizer, dataset, batch_size, epochs, about,
@@ -42,6 +48,11 @@ PRESETS = {
         "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
         "Convolutional VAE (design 1), latent 20, Adam 1e-3, batch 128, 20 epochs; "
         "the reproduced study reports a final training loss of 240.98 on Fashion-MNIST."),
+    "vae_conv_gmm_fashion": _vae(
+        "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
+        "vae_conv_fashion, then codes sampled from a 10-component Gaussian mixture fitted to the training "
+        "images' posterior means (ex-post density estimation, Ghosh et al. 2020) instead of N(0, I).",
+        latent_prior={"components": 10}),
     "vae_conv_mnist": _vae("conv28", 20, "mnist", 1e-3, 128, 20,
                            "Convolutional VAE (design 1) on MNIST with the same settings."),
     "vae_mlp600_fashion": _vae(

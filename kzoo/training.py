@@ -189,6 +189,13 @@ def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_w
     figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
                "stability": "stability.md"}
     examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
+    if preset.get("latent_prior") and getattr(model, "latent_prior", None) is None:
+        _fit_latent_prior(model, preset, take, seed)
+        # The epoch grids decoded N(0, I) codes; this one shows the same noise through the fitted prior.
+        z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype(np.float32)
+        visualize.save_grid(out / "samples_latent_prior.png",
+                            datasets.to_uint8(np.asarray(model.generate(z)), model.pixel_range))
+        figures["samples"] = "samples_latent_prior.png"
     if hasattr(model, "reconstruct"):
         recon = model.reconstruct(examples)
         pair = np.concatenate([examples, np.asarray(recon)])
@@ -216,6 +223,13 @@ def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_w
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     return summary
+
+
+def _fit_latent_prior(model, preset, take, seed):
+    """The ex-post latent density of a preset that has one, fitted to the (first `take`) training images."""
+    images = datasets.load_arrays(preset["dataset"], "train").images
+    images = datasets.to_pixel_range(images[:take] if take else images, preset["pixel_range"])
+    model.fit_latent_prior(images, components=preset["latent_prior"]["components"], seed=seed)
 
 
 def write_report(out, summary, fid_samples, seed=0, num_real=10000):

@@ -33,6 +33,8 @@ class GaussianMixturePrior(keras.layers.Layer):
     """
 
     def __init__(self, components, latent_dim, **kwargs):
+        # float32 under any mixed-precision policy: the inverse-transform step needs the digits.
+        kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.components = int(components)
         self.latent_dim = int(latent_dim)
