@@ -50,9 +50,10 @@ PRESETS = {
         "the reproduced study reports a final training loss of 240.98 on Fashion-MNIST."),
     "vae_conv_gmm_fashion": _vae(
         "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
-        "vae_conv_fashion, then codes sampled from a 10-component Gaussian mixture fitted to the training "
-        "images' posterior means (ex-post density estimation, Ghosh et al. 2020) instead of N(0, I).",
-        latent_prior={"components": 10}),
+        "vae_conv_fashion with beta 0.1 (sharper reconstructions, codes spread wider than N(0, I)), then codes "
+        "sampled from a 30-component Gaussian mixture fitted to the training images' posterior means (ex-post "
+        "density estimation, Ghosh et al. 2020) instead of N(0, I).",
+        latent_prior={"components": 30}, beta=0.1),
     "vae_conv_mnist": _vae("conv28", 20, "mnist", 1e-3, 128, 20,
                            "Convolutional VAE (design 1) on MNIST with the same settings."),
     "vae_mlp600_fashion": _vae(

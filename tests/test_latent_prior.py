@@ -109,14 +109,14 @@ def test_vae_samples_through_the_fitted_prior_and_keeps_it_when_saved(tmp_path):
 def test_a_latent_prior_preset_fits_its_prior_once_and_reloads_it(tmp_path):
     import keras
     from kzoo import training
-    summary = training.train("vae_conv_gmm_fashion", tmp_path / "run", epochs=1, take=512, verbose=0,
+    summary = training.train("vae_conv_gmm_fashion", tmp_path / "run", epochs=1, take=1024, verbose=0,
                              export=False)
     assert summary["figures"]["samples"] == "samples_latent_prior.png"
     assert (tmp_path / "run" / "samples_latent_prior.png").exists()
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
-    assert model.latent_prior.components == 10
+    assert model.latent_prior.components == 30 and model.beta == 0.1
     # A finished run reloaded from its checkpoint fits the same prior again (same images, same seed).
     means = np.asarray(model.latent_prior.means)
-    training.train("vae_conv_gmm_fashion", tmp_path / "run", epochs=1, take=512, verbose=0, export=False)
+    training.train("vae_conv_gmm_fashion", tmp_path / "run", epochs=1, take=1024, verbose=0, export=False)
     again = keras.models.load_model(tmp_path / "run" / "model.keras")
     np.testing.assert_allclose(np.asarray(again.latent_prior.means), means, rtol=1e-6)
