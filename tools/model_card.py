@@ -20,7 +20,8 @@ def main(run, name, evaluation):
     for file in ("model.keras", "interpolation.png", "loss_curve.png", "stability.md", "reconstructions.png"):
         if (run / file).exists():
             shutil.copy(run / file, destination / file)
-    shutil.copy(run / "samples" / f"epoch_{summary['epochs']:03d}.png", destination / "samples.png")
+    # The run's final grid: the last epoch's, or the one through a fitted latent prior.
+    shutil.copy(run / summary["figures"]["samples"], destination / "samples.png")
     shutil.copy(evaluation, destination / "evaluation.json")
     staged = destination / ".saved_model.new"
     shutil.rmtree(staged, ignore_errors=True)
