@@ -103,12 +103,12 @@ def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10):
     """`rows` latent interpolations of `steps` images each (in the model's pixel range): between the posterior
     means of pairs of `examples` for models with an encoder, between pairs of prior samples otherwise."""
     if hasattr(model, "encode") and examples is not None:
-        z = np.asarray(model.encode(examples[: 2 * rows])[0])
-        path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
-        return np.asarray(model.decode(path))  # codes, not prior noise
-    z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
+        z, to_images = np.asarray(model.encode(examples[: 2 * rows])[0]), model.decode  # codes, not prior noise
+    else:
+        z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
+        to_images = model.generate
     path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
-    return np.asarray(model.generate(path))
+    return np.asarray(to_images(path))
 
 
 class InterpolationGrid(keras.callbacks.Callback):

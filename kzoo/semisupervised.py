@@ -25,8 +25,7 @@ def balanced_label_subset(labels, num_labels, rng):
 
 def latent_means(model, images, batch_size=1000):
     """The posterior means `encode(x)[0]` of images already in the model's pixel range, `[N, latent_dim]`."""
-    return np.concatenate([np.asarray(model.encode(images[i:i + batch_size])[0], np.float32)
-                           for i in range(0, len(images), batch_size)])
+    return model.posterior_means(images, batch_size)
 
 
 def _scaled(train_features, test_features, standardize):

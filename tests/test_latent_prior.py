@@ -107,7 +107,6 @@ def test_vae_samples_through_the_fitted_prior_and_keeps_it_when_saved(tmp_path):
 
 
 def test_a_latent_prior_preset_fits_its_prior_once_and_reloads_it(tmp_path):
-    import keras
     from kzoo import training
     summary = training.train("vae_conv_gmm_fashion", tmp_path / "run", epochs=1, take=1024, verbose=0,
                              export=False)

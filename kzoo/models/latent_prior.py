@@ -43,7 +43,7 @@ class GaussianMixturePrior(keras.layers.Layer):
                              f"{components}, latent_dim={latent_dim}.")
         k, d = self.components, self.latent_dim
         self.mixture_weights = self.add_weight(shape=(k,), initializer=keras.initializers.Constant(1.0 / k),
-                                        trainable=False, name="mixture_weights", dtype="float32")
+                                               trainable=False, name="mixture_weights", dtype="float32")
         self.means = self.add_weight(shape=(k, d), initializer="zeros", trainable=False, name="means",
                                      dtype="float32")
         self.cholesky = self.add_weight(shape=(k, d, d), initializer=_identities(k, d), trainable=False,

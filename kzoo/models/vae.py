@@ -127,22 +127,25 @@ class VAE(keras.Model):
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
         return self.generate(z)
 
-    def fit_latent_prior(self, images, components=10, seed=0, batch_size=500):
-        """Fit a `GaussianMixturePrior` of `components` full-covariance Gaussians to the posterior means of
-        `images` (an array in [0, 1], or a dataset of image batches or (image, label) batches) and sample from it
-        from now on (ex-post density estimation). Returns the scikit-learn `GaussianMixture` that was fitted."""
-        from kzoo.models.latent_prior import GaussianMixturePrior
-        codes = []
+    def posterior_means(self, images, batch_size=1000):
+        """The posterior means `[N, latent_dim]` (float32) of `images`: an array in [0, 1], encoded `batch_size` at
+        a time, or a dataset of image batches or (image, label) batches."""
         if isinstance(images, np.ndarray):
             batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
         else:
             batches = (_images_of(batch) for batch in images)
-        for batch in batches:
-            codes.append(np.asarray(self.encode(batch)[0]))
+        codes = [np.asarray(self.encode(batch)[0]) for batch in batches]
         if not codes:
-            raise ValueError("fit_latent_prior got no images.")
+            raise ValueError("no images to encode.")
+        return np.concatenate(codes)
+
+    def fit_latent_prior(self, images, components=10, seed=0):
+        """Fit a `GaussianMixturePrior` of `components` full-covariance Gaussians to the posterior means of
+        `images` (as `posterior_means` takes them) and sample from it from now on (ex-post density estimation).
+        Returns the scikit-learn `GaussianMixture` that was fitted."""
+        from kzoo.models.latent_prior import GaussianMixturePrior
         prior = GaussianMixturePrior(components, self.latent_dim, name="latent_prior")
-        mixture = prior.fit(np.concatenate(codes), seed=seed)
+        mixture = prior.fit(self.posterior_means(images), seed=seed)
         self.latent_prior = prior
         return mixture
 
@@ -152,8 +155,7 @@ class VAE(keras.Model):
     # -- training -------------------------------------------------------------------------------
 
     def _sample_z(self, images, training, noise=None):
-        mean, log_var = self.encode(images, training=training)
-        mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
+        mean, log_var = self.encode(images, training=training)  # float32
         eps = knoise.normal(ops.shape(mean), noise or self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
 
