@@ -7,6 +7,7 @@ import json
 import pathlib
 import re
 
+import keras
 import numpy as np
 import pytest
 
@@ -136,7 +137,18 @@ def test_m1_svm_study_beats_chance_and_reports_every_draw(tmp_path):
     assert len(accuracies["M1 + SVM"]["100"]) == 2 and len(accuracies["SVM on pixels"]["100"]) == 2
     assert min(accuracies["M1 + SVM"]["100"]) > 0.3           # chance is 0.1
     assert len(accuracies["M1 + label propagation (transductive)"]["100"]) == 2
-    assert "0.790" in assert_report_complete(tmp_path)         # the published figure it is compared with
+    assert len(accuracies["M1 (beta 0.1) + SVM"]["100"]) == 2
+    vaes = report.results["fashion_mnist"]["vaes"]
+    assert [v["preset"] for v in vaes.values()] == ["vae_mlp600_fashion", "vae_mlp600_beta01_fashion"]
+    assert all(0 <= v["active_latent_dimensions"] <= 50 for v in vaes.values())
+    trained = keras.models.load_model(tmp_path / "fashion_mnist_beta01" / "model.keras")
+    assert trained.beta == 0.1 and trained.latent_dim == 50
+    # Fashion-MNIST is also read with its counts per class; --quick's 512 images allow 25 per class.
+    per_class = report.results["fashion_mnist"]["per_class"]["accuracies"]
+    assert set(per_class) == {"M1 + SVM", "M1 (beta 0.1) + SVM", "SVM on pixels"}
+    assert len(per_class["M1 + SVM"]["100"]) == 1 and min(per_class["M1 + SVM"]["100"]) > 0.3
+    text = assert_report_complete(tmp_path)
+    assert "0.790" in text and "labels per class" in text      # the published figure it is compared with
 
 
 def test_critic_vae_study_compares_both_models(tmp_path):
