@@ -28,7 +28,7 @@ def main(argv=None):
     report.text(
         "DCGAN: preset `dcgan_rgb64` (ConvT + BN + ReLU generator 4 -> 64 px, mirrored Conv + BN + LeakyReLU "
         "discriminator, Adam(2e-4, 0.5), batch 128, 30 epochs). MLP VAE: preset `vae_mlp_rgb64` (12288-512-512, "
-        "LeakyReLU 0.2, latent 16, Adam 1e-3, batch 128, 50 epochs)." + (f" Epochs overridden: {args.epochs}."
+        "LeakyReLU 0.2, latent 16, Adam 1e-4, batch 128, 50 epochs)." + (f" Epochs overridden: {args.epochs}."
                                                                       if args.epochs else ""),
         f"Data: `{args.dataset}`, {available:,} images in its `{split}` split, 64x64 RGB in [-1, 1] (GAN) or [0, 1] "
         f"(VAE). Reference FID: generated images against the first as-many images of that split (at most "

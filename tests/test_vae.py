@@ -7,6 +7,7 @@ from helpers import run_fit_test, run_model_saving_test, run_serialization_test
 from kzoo import datasets
 from kzoo.losses import gaussian_kl, reconstruction_loss
 from kzoo.models import VAE
+from kzoo.models.vae import LOG_VAR_RANGE
 from kzoo.networks import VAE_DESIGNS, build_vae_networks
 
 DESIGNS = sorted(VAE_DESIGNS)
@@ -91,6 +92,24 @@ def test_loss_terms_match_the_shared_functions():
     expected = np.asarray(reconstruction_loss(images, logits, "bce"))
     assert rec.shape == expected.shape == (3,)
     np.testing.assert_allclose(total, rec + kl, rtol=1e-6)
+
+
+def test_extreme_posterior_log_variances_are_bounded_and_keep_the_loss_finite():
+    model = VAE.from_design("mlp256", seed=3)
+    images = small_images(model, n=4)
+    bias = model.encoder.get_layer("log_var").bias
+    natural = np.asarray(model.encoder(images)[1])
+    assert np.all(np.asarray(model.encode(images)[1]) == natural)   # identity inside the bounds
+    for offset, bound in ((1e4, LOG_VAR_RANGE[1]), (-1e4, LOG_VAR_RANGE[0])):
+        bias.assign(np.full(bias.shape, offset, "float32"))
+        log_var = np.asarray(model.encode(images)[1])
+        np.testing.assert_array_equal(log_var, np.full_like(log_var, bound))
+        total, _, kl = [np.asarray(t) for t in model.compute_vae_losses(images)]
+        assert np.all(np.isfinite(total)) and np.all(np.isfinite(kl))
+        # The closed-form KL at the bound: 0.5 * (exp(b) - 1 - b) per dimension, means unchanged.
+        mean = np.asarray(model.encode(images)[0], np.float64)
+        expected = 0.5 * np.sum(np.exp(bound) - 1 - bound + mean ** 2, axis=-1)
+        np.testing.assert_allclose(kl, expected, rtol=1e-5)
 
 
 def test_generation_interfaces():
