@@ -40,7 +40,7 @@ def extra_arguments(parser):
     parser.add_argument("--draws", type=int, default=10, help="random draws of the labelled set (default 10)")
     parser.add_argument("--svm-c", type=float, default=10.0, help="the SVM's penalty C (default 10)")
     parser.add_argument("--per-class-draws", type=int, default=3,
-                        help="draws per size in the per-class table (default 3: an SVM on 30,000 pixels "
+                        help="draws per size in the per-class table (default 3: an SVM on 30,000 pixel "
                              "vectors takes minutes)")
 
 
