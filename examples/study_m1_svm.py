@@ -85,12 +85,7 @@ def main(argv=None):
         source, published = PUBLISHED[name]
         rows, results = [], {}
         for count in label_counts:
-            row = [f"{count:,}"]
-            for method, (train_features, test_features) in features.items():
-                accuracies = svm_accuracies(train_features, train_labels, test_features, test_labels, count, draws,
-                                            seed=args.seed, c=args.svm_c)
-                results.setdefault(method, {})[count] = accuracies
-                row.append(_mean_std(accuracies))
+            row = [f"{count:,}", *svm_cells(features, train_labels, test_labels, count, count, draws, args, results)]
             # Same draws (same seed): the transductive variant sees exactly the SVM's labelled sets.
             accuracies = propagation.accuracies(train_labels, test_labels, count, draws, seed=args.seed)
             results.setdefault(TRANSDUCTIVE, {})[count] = accuracies
@@ -128,6 +123,18 @@ def main(argv=None):
     return report
 
 
+def svm_cells(features, train_labels, test_labels, total, key, draws, args, results):
+    """Each feature set's SVM accuracies with `total` labels (balanced, `draws` draws), stored in
+    ``results[method][key]``; returns the table cells, mean +- std."""
+    cells = []
+    for method, (train_features, test_features) in features.items():
+        accuracies = svm_accuracies(train_features, train_labels, test_features, test_labels, total, draws,
+                                    seed=args.seed, c=args.svm_c)
+        results.setdefault(method, {})[key] = accuracies
+        cells.append(_mean_std(accuracies))
+    return cells
+
+
 def per_class_table(report, features, train_labels, test_labels, label_counts, results_in_all, published, source,
                     draws, args):
     """The SVMs again with `count` labels per class (10 x `count` in all), against the published figures; and how
@@ -136,12 +143,8 @@ def per_class_table(report, features, train_labels, test_labels, label_counts, r
     results, rows = {}, []
     for count in label_counts:
         total = num_classes * min(count, len(train_labels) // (2 * num_classes))  # --quick has few images
-        row = [f"{total // num_classes:,}", f"{total:,}"]
-        for method, (train_features, test_features) in features.items():
-            accuracies = svm_accuracies(train_features, train_labels, test_features, test_labels, total, draws,
-                                        seed=args.seed, c=args.svm_c)
-            results.setdefault(method, {})[count] = accuracies
-            row.append(_mean_std(accuracies))
+        row = [f"{total // num_classes:,}", f"{total:,}",
+               *svm_cells(features, train_labels, test_labels, total, count, draws, args, results)]
         row.append(f"{published[count]:.3f}" if count in published else "n/a")
         rows.append(row)
     report.text(f"The same SVMs with the label counts read as per class ({draws} draws per size):")
