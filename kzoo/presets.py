@@ -110,6 +110,10 @@ PRESETS = {
         "dense_conv28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
         "Dense+conv GAN on MNIST: Dense(7*7*128), ConvT 64/1 (5x5, s2), LeakyReLU(0.2); Conv 64-512 "
         "discriminator; Adam 2e-4, binary cross-entropy, latent 100."),
+    "dense_gan_bn_mnist": _gan(
+        "dense_conv28_bn", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
+        "dense_gan_mnist with batch normalisation in the generator (after the Dense and the first ConvT), "
+        "as in DCGAN; otherwise the same. Study 6 compares the two."),
     "critic_vae_mnist": {
         "family": "critic_vae",
         "model": {"design": "mlp256", "latent_dim": 10, "reconstruction": "bce", "critic_units": [512, 256],

@@ -98,3 +98,19 @@ def test_critic_vae_fit_save_load_and_shared_critic_update(tmp_path, monkeypatch
 def test_adversarial_model_is_exported_at_top_level():
     import kzoo
     assert kzoo.AdversarialModel is AdversarialModel and kzoo.CriticVAE is CriticVAE
+
+
+def test_dense_conv28_bn_differs_from_the_published_design_only_by_generator_batch_norm():
+    plain_g, plain_d = build_gan_networks("dense_conv28", 100)
+    bn_g, bn_d = build_gan_networks("dense_conv28_bn", 100, image_shape=(28, 28, 1))
+    def batch_norms(model):
+        return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batch_norms(plain_g)) == 0 and len(batch_norms(bn_d)) == 0
+    # After the Dense (7*7*128 units) and the first ConvT (64 filters); the layers before them lose their bias.
+    assert [b.gamma.shape[0] for b in batch_norms(bn_g)] == [7 * 7 * 128, 64]
+    extra = sum(4 * b.gamma.shape[0] for b in batch_norms(bn_g)) - (7 * 7 * 128 + 64)
+    assert bn_g.count_params() == plain_g.count_params() + extra
+    assert bn_d.count_params() == plain_d.count_params() and bn_g.output_shape == plain_g.output_shape
+    assert presets.get("dense_gan_bn_mnist")["model"]["design"] == "dense_conv28_bn"
+    assert {k: v for k, v in presets.get("dense_gan_bn_mnist").items() if k not in ("model", "about", "name")} == {
+        k: v for k, v in presets.get("dense_gan_mnist").items() if k not in ("model", "about", "name")}

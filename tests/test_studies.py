@@ -186,9 +186,11 @@ def test_fashion_study_measures_three_models_and_rereads_its_evaluations(tmp_pat
 def test_gan_vae_mnist_study(tmp_path):
     report = load_example("study_gan_vae_mnist").main(["--quick", "--out", str(tmp_path)])
     models = report.results["models"]
-    gan, vae = models["GAN (dense + conv)"], models["VAE (conv + dense)"]
+    gan, gan_bn = models["GAN (dense + conv)"], models["GAN (dense + conv, batch norm)"]
+    vae = models["VAE (conv + dense)"]
     assert gan["summary"]["parameters"] > 0 and vae["summary"]["parameters"] > 0
     assert gan["preset"] == "dense_gan_mnist" and vae["preset"] == "vae_convdense_mnist"
+    assert gan_bn["preset"] == "dense_gan_bn_mnist" and gan_bn["summary"]["parameters"] > gan["summary"]["parameters"]
     assert "classifier score" in assert_report_complete(tmp_path)
 
 

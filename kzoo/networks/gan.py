@@ -5,6 +5,8 @@ for the probability losses (the published sigmoid is applied inside the loss, fr
 critics. Layers followed by batch normalisation have no bias.
 """
 
+import functools
+
 import keras
 from keras import layers
 
@@ -67,18 +69,23 @@ def dcgan64_discriminator(image_shape=(64, 64, 3), width=64, batch_norm=True):
     return keras.Model(images, layers.Flatten(name="output")(x), name="dcgan64_discriminator")
 
 
-def dense_conv28_generator(latent_dim=100):
+def dense_conv28_generator(latent_dim=100, batch_norm=False):
     """z -> Dense(7*7*128)+LReLU -> ConvT(64,5,s2)+LReLU (the 14x14x64 map) -> ConvT(1,5,s2)+tanh: 28x28x1.
 
     The reproduced study lists Dense(7*7*128) and a 14*14*64 stage before two stride-2 ConvT layers; with two
     stride-2 layers ending at 28x28, the 14x14x64 stage is the first ConvT's output, which is how it is built.
+    `batch_norm=True` (design ``dense_conv28_bn``) puts batch normalisation before both hidden activations, as
+    DCGAN does: the published design without it collapses onto one digit on MNIST (study 6).
     """
+    def hidden(x):
+        return _leaky(layers.BatchNormalization()(x) if batch_norm else x)
+
     z = keras.Input((latent_dim,), name="z")
-    x = _leaky(layers.Dense(7 * 7 * 128)(z))
+    x = hidden(layers.Dense(7 * 7 * 128, use_bias=not batch_norm)(z))
     x = layers.Reshape((7, 7, 128))(x)
-    x = _leaky(layers.Conv2DTranspose(64, 5, strides=2, padding="same")(x))
+    x = hidden(layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=not batch_norm)(x))
     x = layers.Conv2DTranspose(1, 5, strides=2, padding="same", activation="tanh", name="images")(x)
-    return keras.Model(z, x, name="dense_conv28_generator")
+    return keras.Model(z, x, name="dense_conv28_bn_generator" if batch_norm else "dense_conv28_generator")
 
 
 def dense_conv28_discriminator(image_shape=(28, 28, 1)):
@@ -112,6 +119,7 @@ GAN_DESIGNS = {
     "dcgan28": (dcgan28_generator, dcgan28_discriminator),
     "dcgan64": (dcgan64_generator, dcgan64_discriminator),
     "dense_conv28": (dense_conv28_generator, dense_conv28_discriminator),
+    "dense_conv28_bn": (functools.partial(dense_conv28_generator, batch_norm=True), dense_conv28_discriminator),
 }
 
 
@@ -120,12 +128,12 @@ def build_gan_networks(design, latent_dim=100, image_shape=None, **discriminator
     if design not in GAN_DESIGNS:
         raise ValueError(f"unknown GAN design {design!r}; choose one of {', '.join(GAN_DESIGNS)}.")
     make_generator, make_discriminator = GAN_DESIGNS[design]
-    expected = {"dcgan28": (28, 28), "dense_conv28": (28, 28), "dcgan64": (64, 64)}[design]
+    expected = {"dcgan28": (28, 28), "dense_conv28": (28, 28), "dense_conv28_bn": (28, 28), "dcgan64": (64, 64)}[design]
     if image_shape is not None and tuple(image_shape[:2]) != expected:
         raise ValueError(f"GAN design {design!r} makes {expected[0]}x{expected[1]} images; the data has "
                          f"shape {tuple(image_shape)}. Resize the data (image_size) or choose another design.")
     generator_kwargs = {}
-    if image_shape is not None and design != "dense_conv28":
+    if image_shape is not None and not design.startswith("dense_conv28"):  # grey 28x28 only
         generator_kwargs["channels"] = image_shape[-1]
         discriminator_kwargs["image_shape"] = tuple(image_shape)
     return make_generator(latent_dim, **generator_kwargs), make_discriminator(**discriminator_kwargs)
