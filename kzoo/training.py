@@ -151,6 +151,8 @@ def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, s
     history = {k: v[:start_epoch] for k, v in history.items()}
     stability_rows = [r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch] if found else []
     wall_before = found[1].get("wall_time_s", 0.0) if found else 0.0
+    # A resumed run's peak memory is the largest of its processes', not only this one's (which may train nothing).
+    peak_before = _read_json(out / "summary.json", {}).get("peak_memory_mib") or 0.0 if found else 0.0
 
     checkpointer = kcheckpoint.RunCheckpoint(
         write_dir / "checkpoints", steps_per_epoch, initial_step=start_step, every_steps=checkpoint_every,
@@ -181,11 +183,11 @@ def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, s
             raise kcheckpoint.TrainingDiverged(kcheckpoint.describe_failure(guard.failure,
                                                                             found_now[0] if found_now else None))
     return _finish(model, preset, preset_name, write_dir, take, seed, checkpointer, history_writer, stability,
-                   export, strategy, config)
+                   export, strategy, config, peak_before)
 
 
 def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_writer, stability, export, strategy,
-            config):
+            config, peak_before=0.0):
     figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
                "stability": "stability.md"}
     examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
@@ -216,7 +218,7 @@ def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_w
         "wall_time_s": round(checkpointer.wall_time, 1),
         "seconds_per_epoch": round(checkpointer.wall_time / preset["epochs"], 2),
         "parameters": int(model.count_params()),
-        "peak_memory_mib": peak_memory_mib(),
+        "peak_memory_mib": max(peak_before, peak_memory_mib()),
         "final": {k: v[-1] for k, v in history_writer.history.items()},
         "stability_last_epoch": stability.epochs[-1] if stability.epochs else None,
         "figures": figures, "model": "model.keras", "saved_model": "saved_model" if export else None,

@@ -114,10 +114,14 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="nothing to resume"):
         training.train("vae_mlp256_mnist", tmp_path / "run", epochs=1, take=128, verbose=0, resume=True)
     first = training.train("vae_mlp256_mnist", tmp_path / "run", epochs=1, take=128, verbose=0, export=False)
-    # Reloading a finished run trains nothing, so its training time stays what the checkpoint recorded.
+    # Reloading a finished run trains nothing, so its training time stays what the checkpoint recorded, and its
+    # peak memory what the training process reached (here set above anything this process can reach).
+    summary_path = tmp_path / "run" / "summary.json"
+    summary_path.write_text(json.dumps({**first, "peak_memory_mib": 1e9}))
     again = training.train("vae_mlp256_mnist", tmp_path / "run", epochs=1, take=128, verbose=0, export=False)
     recorded = checkpoint.latest(tmp_path / "run" / "checkpoints")[1]["wall_time_s"]
     assert again["wall_time_s"] == first["wall_time_s"] == recorded
+    assert again["peak_memory_mib"] == 1e9 and 0 < first["peak_memory_mib"] < 1e9
     with pytest.raises(ValueError, match="other settings"):
         training.train("vae_mlp256_mnist", tmp_path / "run", epochs=2, take=128, seed=5, verbose=0)
     # More epochs with the same settings continue the run: epoch 1 is not trained again.
