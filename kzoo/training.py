@@ -152,7 +152,7 @@ def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, s
     stability_rows = [r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch] if found else []
     wall_before = found[1].get("wall_time_s", 0.0) if found else 0.0
     # A resumed run's peak memory is the largest of its processes', not only this one's (which may train nothing).
-    peak_before = _read_json(out / "summary.json", {}).get("peak_memory_mib") or 0.0 if found else 0.0
+    peak_before = (_read_json(out / "summary.json", {}).get("peak_memory_mib") or 0.0) if found else 0.0
 
     checkpointer = kcheckpoint.RunCheckpoint(
         write_dir / "checkpoints", steps_per_epoch, initial_step=start_step, every_steps=checkpoint_every,

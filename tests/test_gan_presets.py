@@ -67,6 +67,10 @@ def test_dcgan28_layers_are_the_published_ones():
     assert g64.output_shape == (None, 64, 64, 3) and d64.output_shape == (None, 1)
     with pytest.raises(ValueError, match="makes 28x28 images"):
         build_gan_networks("dcgan28", 100, image_shape=(64, 64, 3))
+    g28rgb, d28rgb = build_gan_networks("dcgan28", 100, image_shape=(28, 28, 3))
+    assert g28rgb.output_shape == (None, 28, 28, 3) and d28rgb.input_shape == (None, 28, 28, 3)
+    with pytest.raises(ValueError, match="makes grey images"):
+        build_gan_networks("dense_conv28", 100, image_shape=(28, 28, 3))
 
 
 def test_critic_vae_fit_save_load_and_shared_critic_update(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ critics. Layers followed by batch normalisation have no bias.
 """
 
 import functools
+from typing import Callable, NamedTuple
 
 import keras
 from keras import layers
@@ -115,11 +116,21 @@ def mlp_generator(latent_dim=2, output_dim=2, units=(128, 128), name="mlp_genera
     return keras.Model(z, layers.Dense(output_dim, name="points")(x), name=name)
 
 
+class GanDesign(NamedTuple):
+    """A generator/discriminator pair, the image size it makes, and whether its channels follow the data."""
+
+    make_generator: Callable
+    make_discriminator: Callable
+    image_size: tuple
+    any_channels: bool
+
+
 GAN_DESIGNS = {
-    "dcgan28": (dcgan28_generator, dcgan28_discriminator),
-    "dcgan64": (dcgan64_generator, dcgan64_discriminator),
-    "dense_conv28": (dense_conv28_generator, dense_conv28_discriminator),
-    "dense_conv28_bn": (functools.partial(dense_conv28_generator, batch_norm=True), dense_conv28_discriminator),
+    "dcgan28": GanDesign(dcgan28_generator, dcgan28_discriminator, (28, 28), True),
+    "dcgan64": GanDesign(dcgan64_generator, dcgan64_discriminator, (64, 64), True),
+    "dense_conv28": GanDesign(dense_conv28_generator, dense_conv28_discriminator, (28, 28), False),
+    "dense_conv28_bn": GanDesign(functools.partial(dense_conv28_generator, batch_norm=True),
+                                 dense_conv28_discriminator, (28, 28), False),
 }
 
 
@@ -127,13 +138,17 @@ def build_gan_networks(design, latent_dim=100, image_shape=None, **discriminator
     """`(generator, discriminator)` of a named design."""
     if design not in GAN_DESIGNS:
         raise ValueError(f"unknown GAN design {design!r}; choose one of {', '.join(GAN_DESIGNS)}.")
-    make_generator, make_discriminator = GAN_DESIGNS[design]
-    expected = {"dcgan28": (28, 28), "dense_conv28": (28, 28), "dense_conv28_bn": (28, 28), "dcgan64": (64, 64)}[design]
-    if image_shape is not None and tuple(image_shape[:2]) != expected:
-        raise ValueError(f"GAN design {design!r} makes {expected[0]}x{expected[1]} images; the data has "
-                         f"shape {tuple(image_shape)}. Resize the data (image_size) or choose another design.")
+    spec = GAN_DESIGNS[design]
     generator_kwargs = {}
-    if image_shape is not None and not design.startswith("dense_conv28"):  # grey 28x28 only
-        generator_kwargs["channels"] = image_shape[-1]
-        discriminator_kwargs["image_shape"] = tuple(image_shape)
-    return make_generator(latent_dim, **generator_kwargs), make_discriminator(**discriminator_kwargs)
+    if image_shape is not None:
+        image_shape = tuple(image_shape)
+        if image_shape[:2] != spec.image_size:
+            raise ValueError(f"GAN design {design!r} makes {spec.image_size[0]}x{spec.image_size[1]} images; the "
+                             f"data has shape {image_shape}. Resize the data (image_size) or choose another design.")
+        if spec.any_channels:
+            generator_kwargs["channels"] = image_shape[-1]
+            discriminator_kwargs["image_shape"] = image_shape
+        elif image_shape[-1] != 1:
+            raise ValueError(f"GAN design {design!r} makes grey images; the data has {image_shape[-1]} channels. "
+                             "Use grayscale data or a design whose channels follow the data (dcgan28, dcgan64).")
+    return spec.make_generator(latent_dim, **generator_kwargs), spec.make_discriminator(**discriminator_kwargs)
