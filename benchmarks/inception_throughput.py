@@ -12,6 +12,7 @@ the mixed_bfloat16 port.
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 import keras
@@ -76,9 +77,12 @@ def main(argv=None):
         print(f"| {precision} | {r['kzoo_fid_inception_images_per_s']} | "
               f"{r['keras_applications_inceptionv3_images_per_s']} | {r['ratio']} |")
     print(json.dumps(results["fid_check"], indent=1))
-    out = pathlib.Path(__file__).parent / "results" / "inception_throughput.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+    from kzoo import results as kresults
+    kresults.write(pathlib.Path(__file__).resolve().parents[1] / "results", "benchmark_inception_throughput",
+                   "benchmark", kresults.protocol(
+                       command="python benchmarks/inception_throughput.py " + " ".join(argv or sys.argv[1:]),
+                       dataset="fashion_mnist", split="train[:N] vs test[:N] for the FID check",
+                       precision="float32 and mixed_bfloat16", **kresults.fid_network_record()), results)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ Writes benchmarks/results/reference_fid.json; the statistics are cached in KZOO_
 """
 
 import argparse
-import json
 import pathlib
+import sys
 import time
 
 
@@ -29,11 +29,15 @@ def main(argv=None):
         results[dataset] = {"fid_train_vs_test": value, "count": args.count,
                             "seconds": round(time.perf_counter() - start, 1)}
         print(dataset, results[dataset], flush=True)
-    out = pathlib.Path(__file__).parent / "results" / "reference_fid.json"
-    out.parent.mkdir(exist_ok=True)
-    existing = json.loads(out.read_text()) if out.exists() else {}
+    from kzoo import results as kresults
+    out = pathlib.Path(__file__).resolve().parents[1] / "results"
+    existing = kresults.read(out / "benchmark_reference_fid.json")["results"] \
+        if (out / "benchmark_reference_fid.json").exists() else {}
     existing.update(results)
-    out.write_text(json.dumps(existing, indent=1))
+    kresults.write(out, "benchmark_reference_fid", "benchmark", kresults.protocol(
+        command="python benchmarks/reference_fid.py " + " ".join(argv or sys.argv[1:]), split="train[:N] vs test[:N]",
+        num_real=args.count, num_generated=0, seeds=[], precision="float32", **kresults.fid_network_record()),
+        existing)
 
 
 if __name__ == "__main__":

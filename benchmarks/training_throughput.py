@@ -134,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--variant", default="{}", help='kzoo settings, e.g. \'{"precision": "float32"}\'')
     parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "IMPLEMENTATION"))
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--out", default=str(HERE / "results" / "training_throughput.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results"), help="folder of the result file")
     args = parser.parse_args(argv)
     variant = json.loads(args.variant)
     if args.memory_worker:
@@ -163,9 +163,10 @@ def main(argv=None):
                     f"{row['ratio']} | {' / '.join(map(str, row['round_ratio_quartiles']))} | "
                     f"{row.get('kzoo_peak_rss_mib', '')} | {row.get('reference_peak_rss_mib', '')} |")
     print("\n".join(rows))
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+    from kzoo import results as kresults
+    kresults.write(args.out, "benchmark_training_throughput", "benchmark", kresults.protocol(
+        command=results["command"], dataset="fashion_mnist", precision=results["kzoo_precision"]
+        + " (kzoo), float32 (reference)", rounds=args.rounds), results)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 __version__ = "0.1.0"
 
 # Importing the models registers every serialisable class with Keras.
-from kzoo import constraints, datasets, distribute, losses, networks, presets  # noqa: E402,F401
+from kzoo import (callbacks, constraints, datasets, distribute, export, losses, metrics, networks,  # noqa: E402,F401
+                  presets, results)
 from kzoo.models import VAE, AdversarialModel, CriticVAE  # noqa: E402,F401
 
-__all__ = ["AdversarialModel", "CriticVAE", "VAE", "datasets", "distribute", "losses", "networks", "presets",
-           "__version__"]
+__all__ = ["AdversarialModel", "CriticVAE", "VAE", "callbacks", "constraints", "datasets", "distribute", "export",
+           "losses", "metrics", "networks", "presets", "results", "__version__"]

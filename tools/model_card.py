@@ -1,21 +1,67 @@
-"""Copy a finished run into saved_models/NAME with its evaluation, and write the model card's figures section.
+"""Copy a finished run into saved_models/NAME with its evaluation, and record its result in results/model_NAME.json.
 
-    python tools/model_card.py RUN_DIR NAME EVALUATION_JSON
+    python tools/model_card.py RUN_DIR NAME EVALUATION_JSON [--target "<= 25"]
 Copies model.keras, saved_model/, the last epoch's sample grid (samples.png), interpolation.png, loss_curve.png,
-stability.md, reconstructions.png (VAEs) and the evaluation (evaluation.json); prints the figures the card quotes.
-The card's prose (README.md) is written by hand from those figures.
+stability.md, reconstructions.png (VAEs) and the evaluation (evaluation.json); writes results/model_NAME.json
+(protocol: command, data, counts, feature network, seed, precision, epochs, steps, wall time, peak memory) and
+prints it. The card's prose (README.md) quotes its tables from that file (`make docs`).
 """
 
+import argparse
 import json
 import pathlib
 import shutil
 import sys
+import zipfile
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
-def main(run, name, evaluation):
-    run, evaluation = pathlib.Path(run), pathlib.Path(evaluation)
+def precision_of(keras_file):
+    """The dtype policy a `.keras` file's layers were built with (what the run trained in)."""
+    config = zipfile.ZipFile(keras_file).read("config.json").decode()
+    return "mixed_bfloat16" if "mixed_bfloat16" in config else "mixed_float16" if "mixed_float16" in config \
+        else "float32"
+
+
+def model_result(name, facts, provenance=None, git_commit=None):
+    """Write results/model_NAME.json from saved_models/NAME (evaluation.json, model.keras) and `facts` (command,
+    epochs, steps, wall_time_s, peak_memory_mib, target, ...)."""
+    from kzoo import presets
+    from kzoo import results as kresults
+    folder = REPO / "saved_models" / name
+    e = json.loads((folder / "evaluation.json").read_text())
+    facts = dict(facts)
+    preset = presets.get(facts.pop("preset", name))
+    record = kresults.protocol(
+        command=facts.pop("command"), dataset=e["dataset"], split=e["split"], num_real=e.get("num_real"),
+        num_generated=e.get("num_generated", e["num_samples"]),
+        evaluation_command=f"kzoo evaluate --model saved_models/{name} --dataset {e['dataset']} --metrics "
+                           f"fid,coverage,diversity --num-samples {e['num_samples']}",
+        seeds=[e["seed"]], precision=precision_of(folder / "model.keras"), **kresults.fid_network_record(), **facts)
+    if provenance:
+        record["provenance"] = provenance
+    if git_commit:
+        record["git_commit"] = git_commit
+    result = {"family": preset["family"], "fid": e["fid"], "classifier_fid": e.get("classifier_fid"),
+              "classifier_score": e.get("classifier_score_mean"),
+              "classes_covered": e.get("coverage", {}).get("covered"),
+              "near_duplicate_share": e.get("diversity", {}).get("share_above"), "evaluation": e}
+    return kresults.write(REPO / "results", f"model_{name}", "model", record, result)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("name")
+    parser.add_argument("evaluation")
+    parser.add_argument("--target", help="the project's target for this model, e.g. '<= 25'")
+    args = parser.parse_args(argv)
+    run, evaluation = pathlib.Path(args.run), pathlib.Path(args.evaluation)
     summary = json.loads((run / "summary.json").read_text())
-    destination = pathlib.Path("saved_models") / name
+    config = json.loads((run / "config.json").read_text())
+    destination = REPO / "saved_models" / args.name
     destination.mkdir(parents=True, exist_ok=True)
     for file in ("model.keras", "interpolation.png", "loss_curve.png", "stability.md", "reconstructions.png"):
         if (run / file).exists():
@@ -28,15 +74,15 @@ def main(run, name, evaluation):
     shutil.copytree(run / "saved_model", staged)
     shutil.rmtree(destination / "saved_model", ignore_errors=True)
     staged.rename(destination / "saved_model")
-    e = json.loads(evaluation.read_text())
-    print(json.dumps({"epochs": summary["epochs"], "steps": summary["steps"], "wall_time_s": summary["wall_time_s"],
-                      "seconds_per_epoch": summary["seconds_per_epoch"], "parameters": summary["parameters"],
-                      "final": summary["final"], "fid": e.get("fid"), "classifier_fid": e.get("classifier_fid"),
-                      "classifier_score": e.get("classifier_score_mean"), "coverage": e.get("coverage", {}).get("covered"),
-                      "label_kl": e.get("coverage", {}).get("kl_from_uniform"),
-                      "near_duplicates": e.get("diversity", {}).get("share_above"),
-                      "mean_cosine": e.get("diversity", {}).get("mean")}, indent=1))
+    facts = {"preset": config.get("name", args.name), "command": config.get("command") or
+             f"kzoo train --preset {config.get('preset', args.name)} --epochs {summary['epochs']} --out {run}",
+             "epochs": summary["epochs"], "steps": summary["steps"], "wall_time_s": summary["wall_time_s"],
+             "peak_memory_mib": summary.get("peak_memory_mib"), "parameters": summary["parameters"],
+             "final": summary["final"]}
+    if args.target:
+        facts["target"] = args.target
+    print(model_result(args.name, facts).read_text())
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()

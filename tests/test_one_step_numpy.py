@@ -1,0 +1,163 @@
+"""One training step of each family against the same step computed by hand in numpy.
+
+Tiny linear networks make the gradients writable in closed form, so each test checks the whole `train_step`
+(losses, their reductions, which networks each update touches, the order of the updates, the replica scaling on
+one device) against independent arithmetic: the weights after one SGD update must agree to 1e-5. The training
+noise is the model's own `StepNoise` draws (the random numbers are an input here, not what is under test).
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import kzoo
+from kzoo.noise import StepNoise
+
+PIXELS, LATENT, BATCH, LR, SEED = 4, 2, 6, 0.1, 7
+
+
+def _images(rng):
+    return rng.uniform(0.05, 0.95, (BATCH, 2, 2, 1)).astype(np.float32)
+
+
+def _linear_encoder(rng):
+    x = keras.Input((2, 2, 1))
+    h = layers.Flatten()(x)
+    mean = layers.Dense(LATENT, name="mean")(h)
+    log_var = layers.Dense(LATENT, name="log_var")(h)
+    encoder = keras.Model(x, [mean, log_var])
+    _randomise(encoder, rng)
+    return encoder
+
+
+def _linear_decoder(rng):
+    z = keras.Input((LATENT,))
+    decoder = keras.Model(z, layers.Reshape((2, 2, 1))(layers.Dense(PIXELS, name="logits")(z)))
+    _randomise(decoder, rng)
+    return decoder
+
+
+def _randomise(model, rng, scale=0.5):
+    # Non-zero biases too, so a wrong bias gradient shows.
+    model.set_weights([rng.normal(0, scale, w.shape).astype(np.float32) for w in model.get_weights()])
+
+
+def _draws(*shapes, step=0):
+    """The model's noise for step `step`: its draws in the order `train_step` makes them."""
+    noise = StepNoise(SEED, step)
+    return [noise.normal(shape).numpy().astype(np.float64) for shape in shapes]
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _vae_backward(x, eps, wm, bm, wv, bv, wd, bd, beta, extra_dz=None):
+    """Gradients of mean(BCE_sum + beta * KL) through a linear encoder and decoder; returns (grads, z)."""
+    mean, log_var = x @ wm + bm, x @ wv + bv
+    z = mean + np.exp(0.5 * log_var) * eps
+    logits = z @ wd + bd
+    d_logits = (_sigmoid(logits) - x) / BATCH              # d BCE_sum / d logits, batch mean
+    dz = d_logits @ wd.T + (0.0 if extra_dz is None else extra_dz)
+    d_mean = dz + beta * mean / BATCH                      # d KL / d mean = mean
+    d_log_var = dz * eps * 0.5 * np.exp(0.5 * log_var) + beta * -0.5 * (1.0 - np.exp(log_var)) / BATCH
+    grads = [x.T @ d_mean, d_mean.sum(0), x.T @ d_log_var, d_log_var.sum(0), z.T @ d_logits, d_logits.sum(0)]
+    return grads, z
+
+
+def test_vae_step_equals_the_numpy_step():
+    rng = np.random.default_rng(0)
+    encoder, decoder = _linear_encoder(rng), _linear_decoder(rng)
+    model = kzoo.VAE(encoder, decoder, beta=0.7, seed=SEED)
+    model.compile(optimizer=keras.optimizers.SGD(LR))
+    images = _images(rng)
+    before = [w.astype(np.float64) for w in encoder.get_weights() + decoder.get_weights()]
+    model.fit(images, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+
+    x = images.reshape(BATCH, PIXELS).astype(np.float64)
+    (eps,) = _draws((BATCH, LATENT))
+    grads, _ = _vae_backward(x, eps, *before, beta=0.7)
+    expected = [w - LR * g for w, g in zip(before, grads)]
+    for got, want in zip(encoder.get_weights() + decoder.get_weights(), expected):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    assert not np.allclose(expected[0], before[0], atol=1e-3), "the step must move the weights"
+
+
+def _linear_gan(rng):
+    z = keras.Input((LATENT,))
+    generator = keras.Model(z, layers.Reshape((2, 2, 1))(layers.Dense(PIXELS, name="g")(z)))
+    x = keras.Input((2, 2, 1))
+    critic = keras.Model(x, layers.Dense(1, name="d")(layers.Flatten()(x)))
+    _randomise(generator, rng)
+    _randomise(critic, rng)
+    return generator, critic
+
+
+# d loss / d output, per output, for the loss pairs written out (batch means).
+LOSS_GRADIENTS = {
+    "non_saturating": dict(real=lambda r: -_sigmoid(-r) / BATCH, fake=lambda f: _sigmoid(f) / BATCH,
+                           gen=lambda f: -_sigmoid(-f) / BATCH),
+    "wasserstein": dict(real=lambda r: -np.ones_like(r) / BATCH, fake=lambda f: np.ones_like(f) / BATCH,
+                        gen=lambda f: -np.ones_like(f) / BATCH),
+    "hinge": dict(real=lambda r: -(r < 1.0).astype(float) / BATCH, fake=lambda f: (f > -1.0).astype(float) / BATCH,
+                  gen=lambda f: -np.ones_like(f) / BATCH),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(LOSS_GRADIENTS))
+def test_adversarial_step_equals_the_numpy_step(loss):
+    rng = np.random.default_rng(1)
+    generator, critic = _linear_gan(rng)
+    model = kzoo.AdversarialModel(generator, critic, loss=loss, seed=SEED, pixel_range=(0.0, 1.0))
+    model.compile(d_optimizer=keras.optimizers.SGD(LR), g_optimizer=keras.optimizers.SGD(LR))
+    real = _images(rng)
+    wg, bg = [w.astype(np.float64) for w in generator.get_weights()]
+    wd, bd = [w.astype(np.float64) for w in critic.get_weights()]
+    model.fit(real, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+
+    g = LOSS_GRADIENTS[loss]
+    z_critic, z_generator = _draws((BATCH, LATENT), (BATCH, LATENT))
+    x = real.reshape(BATCH, PIXELS).astype(np.float64)
+    fake = z_critic @ wg + bg
+    d_real, d_fake = g["real"](x @ wd + bd), g["fake"](fake @ wd + bd)
+    wd2 = wd - LR * (x.T @ d_real + fake.T @ d_fake)
+    bd2 = bd - LR * (d_real.sum(0) + d_fake.sum(0))
+    # The generator's step sees the critic after its update.
+    d_out = g["gen"]((z_generator @ wg + bg) @ wd2 + bd2)
+    d_fake_images = d_out @ wd2.T
+    wg2, bg2 = wg - LR * z_generator.T @ d_fake_images, bg - LR * d_fake_images.sum(0)
+
+    for got, want in zip(critic.get_weights() + generator.get_weights(), [wd2, bd2, wg2, bg2]):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_critic_vae_step_equals_the_numpy_step():
+    rng = np.random.default_rng(2)
+    encoder, decoder = _linear_encoder(rng), _linear_decoder(rng)
+    c = keras.Input((LATENT,))
+    latent_critic = keras.Model(c, layers.Dense(1, name="c")(c))
+    _randomise(latent_critic, rng)
+    model = kzoo.CriticVAE(encoder, decoder, latent_critic, critic_weight=2.0, lipschitz=None, seed=SEED)
+    model.compile(optimizer=keras.optimizers.SGD(LR), critic_optimizer=keras.optimizers.SGD(LR))
+    images = _images(rng)
+    autoencoder = [w.astype(np.float64) for w in encoder.get_weights() + decoder.get_weights()]
+    wc, bc = [w.astype(np.float64) for w in latent_critic.get_weights()]
+    model.fit(images, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+
+    x = images.reshape(BATCH, PIXELS).astype(np.float64)
+    eps_critic, prior_critic, eps_autoencoder, _ = _draws(*[(BATCH, LATENT)] * 4)
+    wm, bm, wv, bv = autoencoder[:4]
+    z_q = x @ wm + bm + np.exp(0.5 * (x @ wv + bv)) * eps_critic
+    # Critic: minimise mean f(posterior codes) - mean f(prior codes); prior codes are its "real" inputs.
+    wc2 = wc - LR * (z_q.T @ np.full((BATCH, 1), 1.0 / BATCH) - prior_critic.T @ np.full((BATCH, 1), 1.0 / BATCH))
+    bc2 = bc  # the two means' bias terms cancel
+    # Autoencoder: mean BCE + 2 * (mean f(prior) - mean f(z_q)); d/dz_q of the second term is -2 wc2^T / B.
+    grads, _ = _vae_backward(x, eps_autoencoder, *autoencoder, beta=0.0,
+                             extra_dz=np.tile(-2.0 * wc2.T / BATCH, (BATCH, 1)))
+    expected = [w - LR * g for w, g in zip(autoencoder, grads)]
+
+    np.testing.assert_allclose(latent_critic.get_weights()[0], wc2, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(latent_critic.get_weights()[1], bc2, atol=1e-5, rtol=0)
+    for got, want in zip(encoder.get_weights() + decoder.get_weights(), expected):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)

@@ -1,0 +1,208 @@
+"""Render the tables of README.md and docs/*.md from the result files in results/.
+
+    python tools/render_docs.py            # rewrite the tables in place (`make docs`)
+    python tools/render_docs.py --check    # exit 1, naming the files, when a rendered table differs
+
+A table lives between two markers in a markdown file:
+
+    <!-- table: study_1_fashion_vae_gans/main -->      results/study_1_fashion_vae_gans.json, results.tables.main
+    <!-- table: @shipped_models -->                    a table computed from several files (see RENDERERS)
+    ...rendered table...
+    <!-- /table -->
+
+Everything between the markers is replaced; nothing outside them is touched. The test suite runs the check, so a
+table can only change by changing its data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+MARKER = re.compile(r"(<!-- table: (?P<spec>[^ ]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist (named by a table marker)")
+    return json.loads(path.read_text())
+
+
+def markdown_table(columns, rows) -> str:
+    lines = ["| " + " | ".join(str(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)  # cells are stored as written, with any \| escapes
+
+
+def _models() -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("model_*.json"))
+            if json.loads(p.read_text())["results"].get("family") != "classifier"]
+
+
+def _seconds(s) -> str:
+    return "" if s is None else f"{s:,.0f} s"
+
+
+def shipped_models() -> str:
+    """Every shipped generative model: reference FID (10k vs test), classifier metrics, precision, epochs, time."""
+    rows = []
+    for m in _models():
+        r, p = m["results"], m["protocol"]
+        rows.append([f"`{m['name'].removeprefix('model_')}`", p["dataset"], r["family"], p["epochs"], p["precision"],
+                     _seconds(p.get("wall_time_s")), f"**{r['fid']:.2f}**", f"{r['classifier_fid']:.2f}",
+                     f"{r['classifier_score']:.2f}", f"{r['classes_covered']}/10", p.get("target", "")])
+    return markdown_table(["model", "data", "family", "epochs", "precision", "training time", "reference FID",
+                           "classifier FID", "classifier score", "classes covered", "project target"], rows)
+
+
+def headline() -> str:
+    """The best GAN and the best VAE per dataset (lowest reference FID among the shipped models)."""
+    best = {}
+    for m in _models():
+        key = (m["protocol"]["dataset"], m["results"]["family"])
+        if key not in best or m["results"]["fid"] < best[key]["results"]["fid"]:
+            best[key] = m
+    rows = []
+    for (dataset, family), m in sorted(best.items()):
+        r, p = m["results"], m["protocol"]
+        seeds = r.get("seeds")
+        fid = f"**{r['fid']:.2f}**" if not seeds else f"**{r['fid_mean']:.2f} ± {r['fid_std']:.2f}**"
+        rows.append([dataset, family, f"`{m['name'].removeprefix('model_')}`", fid,
+                     len(seeds) if seeds else 1, p["epochs"], _seconds(p.get("wall_time_s")),
+                     f"[{m['name']}.json](results/{m['name']}.json)"])
+    return markdown_table(["data", "family", "model", "reference FID (10k vs test)", "seeds", "epochs",
+                           "training time", "data file"], rows)
+
+
+def precision_quality() -> str:
+    """float32 against mixed bfloat16, mean ± std over seeds, and the gap against the seed spread."""
+    record = load("precision_quality")["results"]
+    rows = []
+    for key, entry in sorted(record.items()):
+        seeds = len(entry["protocol"]["seeds"])
+        for metric, c in entry["comparison"].items():
+            if metric == "final_loss":
+                continue
+            cells = []
+            for precision in entry["protocol"]["precisions"]:
+                s = entry["by_precision"][precision][metric]
+                cells.append(f"{s['mean']:.2f} ± {s['std']:.2f}")
+            rows.append([key, seeds, metric.replace("_", " ")] + cells +
+                        [f"{c['gap']:+.2f}", f"{c['seed_std']:.2f}", "yes" if c["within_seed_spread"] else "no"])
+    return markdown_table(["run", "seeds", "metric", "float32 (mean ± std)", "mixed bfloat16 (mean ± std)",
+                           "gap", "seed std (larger)", "gap within seed std"], rows)
+
+
+def ci_time() -> str:
+    r = load("ci_time")
+    res, p = r["results"], r["protocol"]
+    return markdown_table(["measured", "tests passed", "deselected", "tests (pytest)", "in all (fresh clone)",
+                           "commit"],
+                          [[p["date"][:10], res["passed"], res.get("deselected", 0), _seconds(res["pytest_s"]),
+                            f"{res['wall_s'] // 60:.0f} min {res['wall_s'] % 60:.0f} s", p["git_commit"][:7]]])
+
+
+def main_job() -> str:
+    r = load("main_job")
+    res, p = r["results"], r["protocol"]
+    return markdown_table(["command", "epochs", "precision", "training", "FID time", "reference FID",
+                           "real / generated"],
+                          [[f"`{p['command']}`", p["epochs"], p["precision"], _seconds(res["training_s"]),
+                            _seconds(res["fid_s"]), f"**{res['fid']:.2f}**",
+                            f"{p['num_real']:,} / {p['num_generated']:,}"]])
+
+
+def reference_fid() -> str:
+    r = load("benchmark_reference_fid")["results"]
+    names = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
+    return markdown_table(["dataset", "FID train[:N] vs test[:N]", "N", "time"],
+                          [[names.get(k, k), f"{v['fid_train_vs_test']:.2f}", v["count"], _seconds(v["seconds"])]
+                           for k, v in r.items()])
+
+
+def inception_throughput() -> str:
+    r = load("benchmark_inception_throughput")["results"]
+    rows = [[p, f"{r[p]['kzoo_fid_inception_images_per_s']} images/s",
+             f"{r[p]['keras_applications_inceptionv3_images_per_s']} images/s", f"{r[p]['ratio']:.2f}"]
+            for p in ("float32", "mixed_bfloat16")]
+    table = markdown_table(["precision", "kzoo FID Inception", "keras.applications InceptionV3", "ratio"], rows)
+    check = r["fid_check"]
+    return table + (f"\nFID of train[:{check['n']}] vs test[:{check['n']}]: {check['fid_float32']:.2f} in float32, "
+                    f"{check['fid_mixed_bfloat16']:.2f} in mixed bfloat16 ({check['relative_difference']:.1%} apart).\n")
+
+
+def training_throughput() -> str:
+    r = load("benchmark_training_throughput")["results"]
+    names = {"dcgan": "DCGAN (`dcgan_fashion`, batch 128)", "wgan_gp": "WGAN-GP (`wgan_gp_fashion`, 5 x 64 per step)",
+             "vae": "conv VAE (`vae_conv_fashion`, batch 128)"}
+    rows = [[names.get(k, k), f"{v['kzoo_images_per_s']:,.0f}", f"{v['reference_images_per_s']:,.0f}",
+             f"{v['ratio']:.2f}", " / ".join(f"{q:.2f}" for q in v["round_ratio_quartiles"]),
+             f"{v['kzoo_peak_rss_mib']:,.0f} MiB", f"{v['reference_peak_rss_mib']:,.0f} MiB"]
+            for k, v in r["models"].items()]
+    return markdown_table(["model", f"kzoo ({r['kzoo_precision']}) images/s", "reference (float32) images/s",
+                           "ratio", "ratio of single rounds, quartiles", "kzoo peak memory",
+                           "reference peak memory"], rows)
+
+
+RENDERERS = {"reference_fid": reference_fid, "inception_throughput": inception_throughput,
+             "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
+             "ci_time": ci_time, "main_job": main_job}
+
+
+def render_spec(spec: str) -> str:
+    if spec.startswith("@"):
+        if spec[1:] not in RENDERERS:
+            raise KeyError(f"unknown renderer {spec}; known: {', '.join('@' + k for k in RENDERERS)}")
+        return RENDERERS[spec[1:]]()
+    name, _, key = spec.partition("/")
+    table = load(name)["results"]["tables"][key]
+    return markdown_table(table["columns"], table["rows"])
+
+
+def render_text(text: str) -> str:
+    return MARKER.sub(lambda m: m.group(1) + render_spec(m.group("spec")) + m.group(4), text)
+
+
+def documents() -> list[pathlib.Path]:
+    return [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md")) + sorted((REPO / "saved_models").glob("*/README.md"))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report stale tables instead of rewriting them")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in documents():
+        text = path.read_text()
+        rendered = render_text(text)
+        if rendered != text:
+            stale.append(path.relative_to(REPO))
+            if not args.check:
+                path.write_text(rendered)
+    if args.check and stale:
+        print("stale tables (run `make docs`): " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    print(("rewrote " + ", ".join(map(str, stale))) if stale and not args.check else "tables up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
