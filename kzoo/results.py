@@ -83,6 +83,18 @@ def fid_network_record() -> dict:
             "resize": "TF1 resize_bilinear to 299x299 (align_corners=False, half_pixel_centers=False), uint8 input"}
 
 
+def weights_sha256(model) -> str:
+    """SHA-256 of a model's weights (values in order, not the file's bytes, which change on every save): ties a
+    result to the exact model it measured."""
+    import hashlib
+
+    import numpy as np
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(variable)).tobytes())
+    return digest.hexdigest()
+
+
 def validate(record: dict) -> dict:
     """Check a result record's shape; raise ValueError naming what is missing."""
     for key in ("name", "kind", "protocol", "results"):

@@ -28,12 +28,21 @@ def test_shipped_model_samples_the_same_from_keras_and_saved_model(name):
     assert served.pixel_range == keras_model.pixel_range and served.latent_dim == keras_model.latent_dim
 
 
-@pytest.mark.parametrize("name", [n for n in GENERATIVE if (SAVED / n / "evaluation.json").exists()])
-def test_model_card_quotes_its_stored_evaluation(name):
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_result_file_describes_the_shipped_model(name):
+    """results/model_NAME.json measured this very model: same weights (SHA-256 of their values), same
+    evaluation, the precision its layers were built with."""
     import json
+
+    import keras
+
+    from kzoo import results
+    record = results.read(SAVED.parent / "results" / f"model_{name}.json")
     evaluation = json.loads((SAVED / name / "evaluation.json").read_text())
-    card = (SAVED / name / "README.md").read_text()
-    assert evaluation["num_samples"] == 10000 and evaluation["split"] == "test"
-    assert f"**{evaluation['fid']:.2f}**" in card
-    assert f"classifier score {evaluation['classifier_score_mean']:.2f}" in card
-    assert f"reference FID {evaluation['fid']:.2f} (10k vs test)" in (SAVED / "README.md").read_text()
+    model = keras.models.load_model(SAVED / name / "model.keras")
+    assert record["results"]["weights_sha256"] == results.weights_sha256(model)
+    assert record["results"]["fid"] == evaluation["fid"] and record["protocol"]["num_generated"] == 10000
+    assert record["protocol"]["split"] == "test" and record["protocol"]["num_real"] == 10000
+    policies = {layer.dtype_policy.name for layer in model.generator.layers if layer.weights} \
+        if hasattr(model, "generator") else {layer.dtype_policy.name for layer in model.decoder.layers if layer.weights}
+    assert policies == {record["protocol"]["precision"]}

@@ -28,6 +28,8 @@ def precision_of(keras_file):
 def model_result(name, facts, provenance=None, git_commit=None):
     """Write results/model_NAME.json from saved_models/NAME (evaluation.json, model.keras) and `facts` (command,
     epochs, steps, wall_time_s, peak_memory_mib, target, ...)."""
+    import keras
+
     from kzoo import presets
     from kzoo import results as kresults
     folder = REPO / "saved_models" / name
@@ -44,7 +46,8 @@ def model_result(name, facts, provenance=None, git_commit=None):
         record["provenance"] = provenance
     if git_commit:
         record["git_commit"] = git_commit
-    result = {"family": preset["family"], "fid": e["fid"], "classifier_fid": e.get("classifier_fid"),
+    weights = kresults.weights_sha256(keras.models.load_model(folder / "model.keras"))
+    result = {"family": preset["family"], "weights_sha256": weights, "fid": e["fid"], "classifier_fid": e.get("classifier_fid"),
               "classifier_score": e.get("classifier_score_mean"),
               "classes_covered": e.get("coverage", {}).get("covered"),
               "near_duplicate_share": e.get("diversity", {}).get("share_above"), "evaluation": e}

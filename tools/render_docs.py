@@ -162,16 +162,45 @@ def training_throughput() -> str:
                            "reference peak memory"], rows)
 
 
-RENDERERS = {"reference_fid": reference_fid, "inception_throughput": inception_throughput,
+def card(name) -> str:
+    """The measured facts of one shipped model, for its card."""
+    m = load(f"model_{name}")
+    r, p = m["results"], m["protocol"]
+    rows = [["precision", p["precision"]], ["epochs", p["epochs"]], ["steps", p.get("steps") or "not recorded"],
+            ["training time (2-core CPU)", _seconds(p.get("wall_time_s"))],
+            ["peak memory", f"{p['peak_memory_mib']:,.0f} MiB" if p.get("peak_memory_mib") else "not recorded"],
+            ["seed", ", ".join(map(str, p["seeds"]))],
+            [f"reference FID ({p['num_generated']:,} generated vs {p['num_real']:,} {p['split']})", f"**{r['fid']:.2f}**"],
+            ["classifier FID", f"{r['classifier_fid']:.2f}"], ["classifier score (at most 10)", f"{r['classifier_score']:.2f}"],
+            ["classes covered", f"{r['classes_covered']}/10"],
+            ["pairs with cosine > 0.9", f"{r['near_duplicate_share']:.2%}" if r.get("near_duplicate_share") is not None
+             else ""],
+            ["training command", f"`{p['command']}`"], ["evaluation command", f"`{p['evaluation_command']}`"],
+            ["data file", f"[results/model_{name}.json](../../results/model_{name}.json)"]]
+    return markdown_table(["", "measured"], rows)
+
+
+def classifiers() -> str:
+    rows = []
+    for p in sorted(RESULTS.glob("model_classifier_*.json")):
+        m = json.loads(p.read_text())
+        rows.append([f"`{m['name'].removeprefix('model_')}`", m["protocol"]["dataset"],
+                     f"{m['results']['test_accuracy']:.2%}", m["protocol"]["epochs"],
+                     _seconds(m["protocol"]["wall_time_s"]), f"`{m['protocol']['command']}`"])
+    return markdown_table(["classifier", "data", "test accuracy", "epochs", "training time", "command"], rows)
+
+
+RENDERERS = {"card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job}
 
 
 def render_spec(spec: str) -> str:
     if spec.startswith("@"):
-        if spec[1:] not in RENDERERS:
+        name, _, argument = spec[1:].partition(":")
+        if name not in RENDERERS:
             raise KeyError(f"unknown renderer {spec}; known: {', '.join('@' + k for k in RENDERERS)}")
-        return RENDERERS[spec[1:]]()
+        return RENDERERS[name](argument) if argument else RENDERERS[name]()
     name, _, key = spec.partition("/")
     table = load(name)["results"]["tables"][key]
     return markdown_table(table["columns"], table["rows"])
