@@ -38,3 +38,41 @@ def run_fit_test(model, data, **fit_kwargs):
 
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+# -- Independent references: the textbook formulas in numpy/scipy, sharing no code with kzoo.metrics -------------
+
+def numpy_frechet_distance(features_a, features_b):
+    """FID as pytorch-fid computes it: float64 mean and (N - 1)-normalised covariance, scipy's sqrtm of the
+    product, an eps offset only if the root is not finite, the real part."""
+    import warnings
+
+    from scipy import linalg
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # singular when N <= dim, as pytorch-fid allows
+        root = linalg.sqrtm(sigma_a @ sigma_b)
+    if not np.isfinite(root).all():
+        offset = np.eye(len(mu_a)) * 1e-6
+        root = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(root.real))
+
+
+def numpy_classifier_score(logits, splits):
+    """exp(E_x KL(p(y|x) || p(y))) per split of the rows, averaged (Salimans et al. 2016), from logits."""
+    logits = np.asarray(logits, np.float64)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = []
+    for part in np.array_split(p, splits):
+        marginal = part.mean(0)
+        scores.append(np.exp(np.mean(np.sum(part * (np.log(part) - np.log(marginal)), axis=1))))
+    return float(np.mean(scores))
+
+
+def to_uint8_reference(images, pixel_range):
+    """Pixels in `pixel_range` to uint8, rounded: written out here rather than taken from kzoo.datasets."""
+    lo, hi = pixel_range
+    return np.clip(np.rint((np.asarray(images, np.float64) - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
