@@ -84,25 +84,35 @@ def is_chief(strategy=None):
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and not has_chief
 
 
-def native_bfloat16():
-    """Whether this machine computes bfloat16 in hardware: every GPU of compute capability 8.0 or more (Ampere
-    and later), or, without GPUs, a CPU with AVX512_BF16 or AMX (read from /proc/cpuinfo)."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return all(tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))) >= (8, 0)
-                   for gpu in gpus)
+def bfloat16_is_native(cpu_flags, gpu_compute_capabilities):
+    """Whether hardware with these CPU flags and GPUs (a list of compute capabilities, empty for none) computes
+    bfloat16 natively: every GPU of compute capability 8.0 or more (Ampere and later), or, without GPUs, a CPU with
+    AVX512_BF16 or AMX."""
+    if gpu_compute_capabilities:
+        return all(tuple(c) >= (8, 0) for c in gpu_compute_capabilities)
+    return bool(set(cpu_flags) & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (an empty set where there is none, e.g. macOS, Windows)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
+            return {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
     except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+        return set()
+
+
+def native_bfloat16():
+    """`bfloat16_is_native` for this machine: its visible GPUs' compute capabilities and its CPU's flags."""
+    capabilities = [tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
+                    for gpu in tf.config.list_physical_devices("GPU")]
+    return bfloat16_is_native(cpu_flags(), capabilities)
 
 
 def resolve_precision(precision):
     """``auto`` -> ``mixed_bfloat16`` where the hardware has native bfloat16, else ``float32``: on this
-    project's CPU bfloat16 trains the DCGAN and the VAE 1.3x faster with the same classifier metrics within the
-    seed-to-seed spread (benchmarks/precision_quality.py); without native support it is emulated and slower."""
+        project's CPU it trains faster (docs/benchmarks.md); without native support it is emulated and slower. Whether
+    it changes quality more than the seed does is measured in results/precision_quality.json."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     if precision == "auto":

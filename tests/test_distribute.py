@@ -18,18 +18,33 @@ SCRIPTS = pathlib.Path(__file__).parent / "scripts"
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
-def test_auto_precision_follows_the_hardware(monkeypatch):
-    monkeypatch.setattr(distribute, "native_bfloat16", lambda: True)
-    assert distribute.resolve_precision("auto") == "mixed_bfloat16"
-    monkeypatch.setattr(distribute, "native_bfloat16", lambda: False)
-    assert distribute.resolve_precision("auto") == "float32"
+def test_bfloat16_support_rule():
+    assert distribute.bfloat16_is_native({"avx512_bf16", "sse4_2"}, [])
+    assert distribute.bfloat16_is_native({"amx_bf16"}, [])
+    assert not distribute.bfloat16_is_native({"avx512f", "avx2"}, [])
+    assert distribute.bfloat16_is_native(set(), [(8, 0), (9, 0)])
+    assert not distribute.bfloat16_is_native({"avx512_bf16"}, [(8, 6), (7, 5)])  # one pre-Ampere GPU decides
+
+
+def test_auto_precision_follows_this_machine():
+    """The probe, not a stand-in: read this machine's CPU flags and GPUs independently and apply the rule."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(" ".join(line.split(":", 1)[1] for line in f if line.startswith("flags")).split())
+    except OSError:
+        flags = set()
+    gpus = tf.config.list_physical_devices("GPU")
+    capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) for g in gpus]
+    native = all(tuple(c) >= (8, 0) for c in capabilities) if gpus else bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert distribute.resolve_precision("auto") == ("mixed_bfloat16" if native else "float32")
     assert distribute.resolve_precision("mixed_float16") == "mixed_float16"
     with pytest.raises(ValueError, match="precision must be one of"):
         distribute.resolve_precision("int8")
 
 
 def test_strategies_by_name():
-    assert distribute.get_strategy("auto").num_replicas_in_sync == 1  # no GPU here
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    assert distribute.get_strategy("auto").num_replicas_in_sync == max(gpus, 1)
     assert isinstance(distribute.get_strategy("one_device"), tf.distribute.OneDeviceStrategy)
     assert distribute.global_batch_size(32, distribute.get_strategy("default")) == 32
     with pytest.raises(ValueError, match="unknown strategy"):
