@@ -49,7 +49,8 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     test = datasets.load_arrays("mnist", "test")
     images, labels = datasets.to_pixel_range(test.images[:num_test]), test.labels[:num_test]
-    report = studies.Report(out, "Study 5: KL VAE against the Wasserstein-critic VAE on MNIST")
+    report = studies.Report(out, "Study 5: KL VAE against the Wasserstein-critic VAE on MNIST",
+                            result_name="study_5_critic_vae", args=args, dataset="mnist", split="test")
     report.text(
         "Both models: MLP 784-256-(10 + 10) encoder, MLP 10-256-784 decoder with Bernoulli likelihood, Adam 1e-3, "
         "batch 64. The KL VAE (`vae_mlp256_mnist`) adds the closed-form KL to N(0, I); the critic VAE "

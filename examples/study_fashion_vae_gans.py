@@ -19,7 +19,8 @@ MODELS = {"VAE": "vae_conv_fashion", "DCGAN": "dcgan_fashion", "WGAN (clipping)"
 
 def main(argv=None):
     args = studies.study_arguments(__doc__.splitlines()[0], "runs/fashion_vae_gans").parse_args(argv)
-    report = studies.Report(args.out, "Study 1: VAE, DCGAN and WGAN (clipping) on Fashion-MNIST")
+    report = studies.Report(args.out, "Study 1: VAE, DCGAN and WGAN (clipping) on Fashion-MNIST",
+                            result_name="study_1_fashion_vae_gans", args=args, dataset="fashion_mnist", split="test")
     report.text(
         "Settings (the presets; `kzoo presets` lists them): VAE, design `conv28`, latent 20, Adam 1e-3, batch 128, "
         "20 epochs; DCGAN, Adam(2e-4, beta1 0.5), batch 128, 30 epochs; WGAN, the DCGAN critic without sigmoid, "

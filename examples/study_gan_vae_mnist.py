@@ -18,7 +18,8 @@ MODELS = {"GAN (dense + conv)": "dense_gan_mnist", "GAN (dense + conv, batch nor
 
 def main(argv=None):
     args = studies.study_arguments(__doc__.splitlines()[0], "runs/gan_vae_mnist").parse_args(argv)
-    report = studies.Report(args.out, "Study 6: GAN against VAE on MNIST, dense + convolutional designs")
+    report = studies.Report(args.out, "Study 6: GAN against VAE on MNIST, dense + convolutional designs",
+                            result_name="study_6_gan_vae_mnist", args=args, dataset="mnist", split="test")
     report.text(
         "GAN: preset `dense_gan_mnist` (latent 100, LeakyReLU 0.2, Adam(2e-4, beta1 0.5), batch 128, 30 epochs); "
         "the published design has no normalisation, so the study adds the same GAN with batch normalisation after "

@@ -50,7 +50,8 @@ def main(argv=None):
     label_counts, draws, num_test = ([100], 2, 1000) if args.quick else (args.labels, args.draws, None)
     per_class_draws = 1 if args.quick else args.per_class_draws
     out = pathlib.Path(args.out)
-    report = studies.Report(out, "Study 3: M1 + SVM semi-supervised classification")
+    report = studies.Report(out, "Study 3: M1 + SVM semi-supervised classification", result_name="study_3_m1_svm",
+                            args=args, dataset="fashion_mnist, mnist", split="test")
     report.text(
         "M1: the VAE of preset `vae_mlp600_<data>` (MLP 784-600-600, batch norm after the first layer, latent 50, "
         "Bernoulli likelihood, Adam 3e-4, batch 100) trained on every training image, labels unused; "
@@ -109,7 +110,7 @@ def main(argv=None):
                       f"per image); {v['active']} of {features[method][0].shape[1]} latent dimensions active "
                       "(variance of the posterior means over the training images above 0.01; the others carry no "
                       "information about the image)." for method, v in vaes.items()])
-        report.table(["labels", *features, TRANSDUCTIVE, source], rows)
+        report.table(["labels", *features, TRANSDUCTIVE, source], rows, name=f"{name}_labels_in_all")
         report.text(*[compare(results, published, source, label_counts, method)
                       for method in (*VAES, TRANSDUCTIVE)])
         if name in PER_CLASS_READING:
@@ -148,7 +149,7 @@ def per_class_table(report, features, train_labels, test_labels, label_counts, r
         row.append(f"{published[count]:.3f}" if count in published else "n/a")
         rows.append(row)
     report.text(f"The same SVMs with the label counts read as per class ({draws} draws per size):")
-    report.table(["labels per class", "labels in all", *features, source], rows)
+    report.table(["labels per class", "labels in all", *features, source], rows, name="labels_per_class")
     report.text(*[compare(results, published, source, label_counts, method, " labels per class")
                   for method in VAES])
     first, last = label_counts[0], label_counts[-1]

@@ -24,7 +24,8 @@ def main(argv=None):
     split = "test" if args.dataset in datasets.BUILTIN else "train"
     available = len(datasets.load_arrays(args.dataset, split, image_size=64).images)
     args.num_samples = min(args.num_samples, available)
-    report = studies.Report(args.out, f"Study 2: DCGAN and MLP VAE on 64x64 RGB images ({args.dataset})")
+    report = studies.Report(args.out, f"Study 2: DCGAN and MLP VAE on 64x64 RGB images ({args.dataset})",
+                            result_name="study_2_rgb64", args=args, dataset=args.dataset, split="train")
     report.text(
         "DCGAN: preset `dcgan_rgb64` (ConvT + BN + ReLU generator 4 -> 64 px, mirrored Conv + BN + LeakyReLU "
         "discriminator, Adam(2e-4, 0.5), batch 128, 30 epochs). MLP VAE: preset `vae_mlp_rgb64` (12288-512-512, "

@@ -62,7 +62,8 @@ def main(argv=None):
     args = studies.study_arguments(__doc__.splitlines()[0], "runs/ring_gan", extra_arguments).parse_args(argv)
     steps, every, points = (40, 10, 500) if args.quick else (args.steps, args.every, args.points)
     out = pathlib.Path(args.out)
-    report = studies.Report(out, "Study 4: a GAN on 2-D rings")
+    report = studies.Report(out, "Study 4: a GAN on 2-D rings", result_name="study_4_ring_gan", args=args,
+                            dataset="ring, ring_mog")
     report.text(
         "Generator: MLP 8-128-128-2 (ReLU), z ~ N(0, I_8); discriminator or critic: MLP 2-128-128-1 (LeakyReLU "
         "0.2). Two objectives, the same networks and training loop (`kzoo.AdversarialModel`): **GAN**, the "

@@ -94,14 +94,25 @@ class Report:
     Figures are paths relative to the report's folder.
     """
 
-    def __init__(self, out, title, command=None):
+    def __init__(self, out, title, command=None, result_name=None, args=None, **protocol):
+        """With `result_name` and the study's parsed `args`, `write` also records the study as
+        ``<args.results>/<result_name>.json`` (`kzoo.results`): its tables, its numbers and a protocol made of
+        the command, seed, epochs, sample count and the `protocol` fields. A `--quick` run records nothing unless
+        `--results` is given."""
         self.out = pathlib.Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.lines = [f"# {title}", ""]
         self.results = {}
-        command = command or "python " + " ".join(sys.argv)
-        self.lines += [f"Command: `{command}`", ""]
+        self.tables = {}
+        self.command = command or "python " + " ".join(sys.argv)
+        self.lines += [f"Command: `{self.command}`", ""]
         self.started = time.perf_counter()
+        self.result_name, self.protocol = result_name, dict(protocol)
+        self.results_dir = None
+        if args is not None:
+            self.results_dir = getattr(args, "results", None) or (None if args.quick else "results")
+            self.protocol.update(seeds=[args.seed], epochs=args.epochs or "each preset's", quick=args.quick,
+                                 num_generated=QUICK["num_samples"] if args.quick else args.num_samples)
 
     def section(self, title):
         self.lines += [f"## {title}", ""]
@@ -110,7 +121,10 @@ class Report:
         for paragraph in paragraphs:
             self.lines += [paragraph, ""]
 
-    def table(self, header, rows):
+    def table(self, header, rows, name=None):
+        """A markdown table; its cells are also kept under `name` in the study's result file."""
+        self.tables[name or f"table_{len(self.tables) + 1}"] = {"columns": [_cell(h) for h in header],
+                                                                "rows": [[_cell(v) for v in row] for row in rows]}
         self.lines.append("| " + " | ".join(_cell(h) for h in header) + " |")
         self.lines.append("|" + "---|" * len(header))
         for row in rows:
@@ -129,6 +143,14 @@ class Report:
         atomic_write_bytes(self.out / "results.json", json.dumps(self.results, indent=1, default=_jsonable).encode())
         atomic_write_bytes(self.out / "report.md", "\n".join(self.lines).encode())
         print(f"report written to {self.out / 'report.md'}")
+        if self.result_name and self.results_dir:
+            from kzoo import results
+            path = results.write(self.results_dir, self.result_name, "study",
+                                 results.protocol(command=self.command, wall_time_s=self.results["study_wall_time_s"],
+                                                  **self.protocol),
+                                 {"tables": self.tables, "data": json.loads(json.dumps(self.results,
+                                                                                       default=_jsonable))})
+            print(f"results written to {path}")
         return self.out / "report.md"
 
 
@@ -176,6 +198,8 @@ def study_arguments(description, default_out, extra=None):
     parser.add_argument("--epochs", type=int, default=None, help="override every preset's number of epochs")
     parser.add_argument("--num-samples", type=int, default=10000,
                         help="generated images for FID/KID, compared with as many test images (default 10000)")
+    parser.add_argument("--results", default=None,
+                        help="folder for the study's result file (default: results/, none under --quick)")
     if extra:
         extra(parser)
     return parser
@@ -228,7 +252,7 @@ def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), s
         rows.append([label, s["parameters"], s["epochs"], s["wall_time_s"], s["seconds_per_epoch"],
                      s.get("peak_memory_mib")] + [f(e) for _, f in columns])
     report.section("Results")
-    report.table(header + [name for name, _ in columns], rows)
+    report.table(header + [name for name, _ in columns], rows, name="main")
     if real is not None:
         report.text(f"Real {dataset} {split} images ({num_samples:,}): {real['share_above']:.3%} of pairs above "
                     f"cosine 0.9, mean pairwise cosine {real['mean']:.3f}.")
@@ -237,7 +261,7 @@ def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), s
                                              r["evaluation"]["diversity"]["share_above"], real["share_above"])]
                     for label, r in results.items()]
         report.section("Mode collapse")
-        report.table(["model", "verdict"], verdicts)
+        report.table(["model", "verdict"], verdicts, name="collapse")
         for label, verdict in verdicts:
             results[label]["collapse_verdict"] = verdict
 
@@ -248,7 +272,8 @@ def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), s
         for quantity, v in last.items():
             if isinstance(v, dict):
                 stability_rows.append([label, quantity, v["mean"], v["min"], v["max"], v.get("relative_swing")])
-    report.table(["model", "quantity", "mean", "min", "max", "relative swing (max - min) / abs(mean)"], stability_rows)
+    report.table(["model", "quantity", "mean", "min", "max", "relative swing (max - min) / abs(mean)"], stability_rows,
+                 name="stability")
     report.text("Per-epoch tables: each model's `stability.md`.")
 
     report.section("Loss curves, samples and interpolations")

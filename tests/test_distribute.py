@@ -99,6 +99,7 @@ def free_ports(count):
     return ports
 
 
+@pytest.mark.subprocess
 def test_two_workers_on_localhost_train_like_one_device(tmp_path):
     # float32: the equivalence is exact up to float32 summation order (bfloat16 rounds each replica's share).
     args = [sys.executable, "-m", "kzoo", "train", "--preset", "vae_conv_mnist", "--take", "1024", "--epochs", "2",

@@ -50,6 +50,7 @@ def keras_outputs(model, z, x):
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("kind", ["vae", "gan", "critic_vae"])
 def test_saved_model_reloaded_in_a_fresh_process_matches_keras(kind, tmp_path):
     model = small_models()[kind]

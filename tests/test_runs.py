@@ -135,8 +135,9 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
 
 
 def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
-    args = ["--preset", "dcgan_fashion", "--take", "4096", "--epochs", "3", "--checkpoint-every", "10",
-            "--deterministic", "--verbose", "0", "--no-export"]
+    # 1,024 images in batches of 32: 32 steps an epoch; killed in the second epoch, after step 40.
+    args = ["--preset", "dcgan_fashion", "--take", "1024", "--batch-size", "32", "--epochs", "3",
+            "--checkpoint-every", "10", "--deterministic", "--verbose", "0", "--no-export"]
     reference = subprocess.run(kzoo_train(*args, "--out", tmp_path / "reference"), env=ENV, capture_output=True,
                                text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-3000:]
@@ -162,6 +163,7 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
     assert len(history["d_loss"]) == 3
 
 
+@pytest.mark.subprocess
 def test_deterministic_mode_gives_the_same_weights_twice(tmp_path):
     args = ["--preset", "vae_conv_mnist", "--take", "1024", "--epochs", "1", "--batch-size", "64",
             "--deterministic", "--seed", "3", "--verbose", "0", "--no-export"]

@@ -115,7 +115,7 @@ def test_ring_convergence_rule():
 def test_ring_study_records_divergences_from_the_floor(tmp_path):
     from kzoo.metrics.divergences import sample_divergences
     report = load_example("study_ring_gan").main(["--quick", "--variants", "GAN", "WGAN-GP", "--out",
-                                                    str(tmp_path / "ring")])
+                                                    str(tmp_path / "ring"), "--results", str(tmp_path / "results")])
     runs = {k: v for k, v in report.results.items() if k != "study_wall_time_s"}
     assert set(runs) == {"ring GAN", "ring WGAN-GP", "ring_mog GAN", "ring_mog WGAN-GP"}
     for name, result in runs.items():
@@ -129,8 +129,16 @@ def test_ring_study_records_divergences_from_the_floor(tmp_path):
     assert sample_divergences(real, datasets.toy_2d("ring", 500, seed=2), 40, pseudo_count=0.5)["js"] < 0.1
     text = assert_report_complete(tmp_path / "ring")
     assert "ring_mog_WGAN-GP_snapshots.png" in text and "floor" in text
+    # The result file: the report's table, cell for cell, its numbers, and the protocol of the run.
+    from kzoo import results
+    record = results.read(tmp_path / "results" / "study_4_ring_gan.json")
+    assert record["protocol"]["seeds"] == [0] and record["protocol"]["quick"] is True
+    table = next(iter(record["results"]["tables"].values()))
+    assert "| " + " | ".join(table["rows"][0]) + " |" in text
+    assert record["results"]["data"]["ring GAN"]["steps"] == runs["ring GAN"]["steps"]
 
 
+@pytest.mark.study
 def test_m1_svm_study_beats_chance_and_reports_every_draw(tmp_path):
     report = load_example("study_m1_svm").main(["--quick", "--datasets", "fashion_mnist", "--out", str(tmp_path)])
     accuracies = report.results["fashion_mnist"]["accuracies"]
@@ -151,6 +159,7 @@ def test_m1_svm_study_beats_chance_and_reports_every_draw(tmp_path):
     assert "0.790" in text and "labels per class" in text      # the published figure it is compared with
 
 
+@pytest.mark.study
 def test_critic_vae_study_compares_both_models(tmp_path):
     report = load_example("study_critic_vae").main(["--quick", "--out", str(tmp_path)])
     for label in ("KL VAE", "critic VAE"):
@@ -163,6 +172,7 @@ def test_critic_vae_study_compares_both_models(tmp_path):
         assert figure in text
 
 
+@pytest.mark.study
 def test_fashion_study_measures_three_models_and_rereads_its_evaluations(tmp_path, monkeypatch):
     module = load_example("study_fashion_vae_gans")
     report = module.main(["--quick", "--out", str(tmp_path)])
@@ -183,6 +193,7 @@ def test_fashion_study_measures_three_models_and_rereads_its_evaluations(tmp_pat
     assert again.results["models"]["DCGAN"]["evaluation"] == models["DCGAN"]["evaluation"]
 
 
+@pytest.mark.study
 def test_gan_vae_mnist_study(tmp_path):
     report = load_example("study_gan_vae_mnist").main(["--quick", "--out", str(tmp_path)])
     models = report.results["models"]
@@ -194,6 +205,7 @@ def test_gan_vae_mnist_study(tmp_path):
     assert "classifier score" in assert_report_complete(tmp_path)
 
 
+@pytest.mark.study
 def test_rgb64_study_on_an_image_folder(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
