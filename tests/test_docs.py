@@ -78,3 +78,22 @@ def test_readme_is_a_front_page_and_every_local_link_resolves():
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", path.read_text()):
             if not target.startswith(("http://", "https://")):
                 assert (path.parent / target).exists(), f"{path.relative_to(REPO)} links to missing {target}"
+
+
+def test_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
+    """The README's Python block, run with fewer images, epochs and samples (the only edits), from an empty folder."""
+    import warnings
+    block = re.search(r"## Quick start\n\n```python\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    edits = {"epochs=20": "epochs=1", "epochs=30": "epochs=1", "num_samples=10000": "num_samples=20",
+             "pixel_range=(0, 1))": "pixel_range=(0, 1), take=256)",
+             "pixel_range=(-1, 1))": "pixel_range=(-1, 1), take=256)"}
+    for old, new in edits.items():
+        assert old in block, f"the quick start no longer has {old!r}: update this test"
+        block = block.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 20 samples: the small-N bias warning
+        exec(compile(block, "README quick start", "exec"), namespace)
+    assert namespace["images"].shape == (64, 28, 28, 1) and namespace["report"]["num_generated"] == 20
+    assert (tmp_path / "dcgan_savedmodel" / "saved_model.pb").exists() and (tmp_path / "vae.keras").exists()
