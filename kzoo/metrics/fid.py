@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.linalg
 
 
 class GaussianStatistics:
@@ -77,45 +76,47 @@ def check_sample_size(count: int, dim: int, what: str = "features") -> None:
                       f"least {dim + 1}; published FIDs use 10,000 or 50,000.", stacklevel=3)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)).
 
-    `scipy.linalg.sqrtm` gives the square root; when the product is singular (the root is not finite or does
-    not square back to the product), `eps` is added to both diagonals and it is retried. A root whose imaginary
-    part is not negligible (max |Im diag| > 1e-3) is an error: the inputs are not valid covariances.
+    Tr (S1 S2)^(1/2) is the sum of the square roots of the eigenvalues of S1 S2, which are those of the symmetric
+    positive semi-definite matrix S1^(1/2) S2 S1^(1/2). Two symmetric eigendecompositions give it exactly, singular
+    covariances included (fewer samples than dimensions), where `scipy.linalg.sqrtm` of the non-symmetric product
+    needs an offset and a retry; at 2048 dimensions it is also several times faster. A negative eigenvalue beyond
+    rounding (relative 1e-6) is an error: the inputs are not valid covariances.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
         raise ValueError(f"shapes do not match: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs "
                          f"{sigma2.shape}.")
+    for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} has NaN or infinite entries: the features were not finite.")
     diff = mu1 - mu2
-    product = sigma1 @ sigma2
-    covmean = _sqrtm(product)
-    if not _good_root(covmean, product):
-        offset = np.eye(sigma1.shape[0]) * eps
-        product = (sigma1 + offset) @ (sigma2 + offset)
-        covmean = _sqrtm(product)
-    if np.iscomplexobj(covmean):
-        imaginary = np.max(np.abs(np.diagonal(covmean).imag))
-        if imaginary > 1e-3:
-            raise ValueError(f"the matrix square root has an imaginary part of {imaginary:.3g}: the statistics are "
-                             "not valid covariances (too few samples, or NaN features).")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    root1 = _psd_sqrt(sigma1, "sigma1")
+    inner = root1 @ sigma2 @ root1
+    trace_root = np.sum(np.sqrt(_psd_eigenvalues((inner + inner.T) / 2.0, "S1^(1/2) S2 S1^(1/2)")))
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_root)
 
 
-def _sqrtm(a):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # ill-conditioning is checked by _good_root
-        return scipy.linalg.sqrtm(a)
+def _psd_eigenvalues(matrix, name):
+    values = np.linalg.eigvalsh(matrix)
+    _check_psd(values, name)
+    return np.clip(values, 0.0, None)
 
 
-def _good_root(root, product):
-    if not np.all(np.isfinite(root)):
-        return False
-    scale = max(np.linalg.norm(product), 1e-30)
-    return np.linalg.norm(root @ root - product) / scale < 1e-6
+def _psd_sqrt(matrix, name):
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
+    _check_psd(values, name)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def _check_psd(eigenvalues, name):
+    scale = max(np.max(np.abs(eigenvalues)), 1e-300)
+    if eigenvalues.min() < -1e-6 * scale:
+        raise ValueError(f"{name} has a negative eigenvalue ({eigenvalues.min():.3g}; largest {scale:.3g}): the "
+                         "statistics are not valid covariances.")
 
 
 def fid_from_statistics(a: GaussianStatistics, b: GaussianStatistics) -> float:
