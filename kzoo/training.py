@@ -23,14 +23,28 @@ from kzoo import datasets, distribute, presets, visualize
 from kzoo.config import DEFAULT_PRECISION, atomic_write_bytes
 
 
-def peak_memory_mib():
-    """Peak resident memory of this process so far, in MiB (Linux VmHWM; None elsewhere). For `kzoo train`,
-    whose process does only this run, it is the run's peak; a benchmark's child process reads its own."""
+def peak_memory_mib(status_path="/proc/self/status"):
+    """Peak resident memory of this process so far, in MiB: Linux's VmHWM, else `resource.getrusage` (macOS
+    reports bytes, other Unixes KiB), else None (Windows). For `kzoo train`, whose process does only this run, it
+    is the run's peak; a benchmark's child process reads its own."""
     try:
-        with open("/proc/self/status") as f:
+        with open(status_path) as f:
             return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024, 1)
     except (OSError, StopIteration):
+        pass
+    try:
+        import resource
+        import sys
+    except ImportError:
         return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 2**20 if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def larger_peak(*values):
+    """The largest of peak-memory readings that may be None (unavailable): None only when all are."""
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
 
 
 def save_model_atomically(model, path):
@@ -152,7 +166,7 @@ def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, s
     stability_rows = [r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch] if found else []
     wall_before = found[1].get("wall_time_s", 0.0) if found else 0.0
     # A resumed run's peak memory is the largest of its processes', not only this one's (which may train nothing).
-    peak_before = (_read_json(out / "summary.json", {}).get("peak_memory_mib") or 0.0) if found else 0.0
+    peak_before = _read_json(out / "summary.json", {}).get("peak_memory_mib") if found else None
 
     checkpointer = kcheckpoint.RunCheckpoint(
         write_dir / "checkpoints", steps_per_epoch, initial_step=start_step, every_steps=checkpoint_every,
@@ -187,7 +201,7 @@ def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, s
 
 
 def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_writer, stability, export, strategy,
-            config, peak_before=0.0):
+            config, peak_before=None):
     figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
                "stability": "stability.md"}
     examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
@@ -218,7 +232,7 @@ def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_w
         "wall_time_s": round(checkpointer.wall_time, 1),
         "seconds_per_epoch": round(checkpointer.wall_time / preset["epochs"], 2),
         "parameters": int(model.count_params()),
-        "peak_memory_mib": max(peak_before, peak_memory_mib()),
+        "peak_memory_mib": larger_peak(peak_before, peak_memory_mib()),
         "final": {k: v[-1] for k, v in history_writer.history.items()},
         "stability_last_epoch": stability.epochs[-1] if stability.epochs else None,
         "figures": figures, "model": "model.keras", "saved_model": "saved_model" if export else None,

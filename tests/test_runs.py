@@ -176,3 +176,15 @@ def test_deterministic_mode_gives_the_same_weights_twice(tmp_path):
         np.testing.assert_array_equal(x, y)
     initial = VAE.from_design("conv28", latent_dim=20, seed=3).get_weights()
     assert any(not np.array_equal(x, y) for x, y in zip(a, initial))
+
+
+def test_peak_memory_without_proc(tmp_path):
+    """Where /proc is missing (macOS, Windows), peak memory comes from `resource` or is None, and a run's summary
+    never fails on it."""
+    import resource
+    from_proc = training.peak_memory_mib()
+    fallback = training.peak_memory_mib(status_path=tmp_path / "no-proc")
+    assert fallback == pytest.approx(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, abs=0.1)
+    assert abs(fallback - from_proc) <= 0.05 * from_proc  # both read this process's peak resident memory
+    assert training.larger_peak(None, None) is None
+    assert training.larger_peak(None, 3.0) == 3.0 and training.larger_peak(5.0, 3.0) == 5.0

@@ -49,17 +49,33 @@ class FeatureExtractor:
         self.model = model if network == "fid_inception" else pooled
 
     def __call__(self, images):
-        return np.asarray(self._features(np.asarray(images)), np.float32)
+        return np.asarray(self._features(check_uint8_images(images)), np.float32)
 
     def probabilities(self, images):
         if self.classifier is None:
             raise ValueError("the FID Inception network has no classifier head (it was shipped without one), so "
                              "the reference Inception Score cannot be computed offline; use "
                              "network='imagenet_inception' (online) for an ImageNet Inception Score.")
-        return np.asarray(self.classifier(np.asarray(images)), np.float64)
+        return np.asarray(self.classifier(check_uint8_images(images)), np.float64)
 
 
 _CACHE: dict = {}
+
+
+def check_uint8_images(images, what="images"):
+    """`images` as a uint8 array `[N, H, W, 1 or 3]`, or a ValueError that says what was given and what to do.
+    The reference FID preprocessing starts from uint8 pixels; floats in [0, 1] or [-1, 1] would be read as nearly
+    black images and give a wrong number without complaint."""
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        raise ValueError(f"FID and the feature networks take uint8 {what} in [0, 255]; got {array.dtype} values in "
+                         f"[{lo:.3g}, {hi:.3g}]. Convert them first: kzoo.datasets.to_uint8(images, pixel_range=(0, 1)) "
+                         "for [0, 1], pixel_range=(-1, 1) for [-1, 1].")
+    if array.ndim != 4 or array.shape[-1] not in (1, 3):
+        raise ValueError(f"{what} must have shape [N, height, width, 1 or 3 channels]; got {array.shape}. Grey images "
+                         "need a channel axis (images[..., None]); drop an alpha channel (images[..., :3]).")
+    return array
 
 
 def get_extractor(network="fid_inception"):

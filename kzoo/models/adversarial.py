@@ -12,6 +12,7 @@ from kzoo import constraints
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
+from kzoo.models.checks import check_critic_batch, check_image_batch
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
 
@@ -174,6 +175,8 @@ class AdversarialModel(keras.Model):
 
     def train_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
+        check_critic_batch(real, self.n_critic, type(self).__name__)
         batch = ops.shape(real)[0] // self.n_critic
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         for i in range(self.n_critic):
@@ -204,6 +207,7 @@ class AdversarialModel(keras.Model):
 
     def test_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
         batch = ops.shape(real)[0]
         fake = self.generator(self._noise(batch, self.seed_generator), training=False)
         real_out = ops.cast(self.discriminator(real, training=False), "float32")

@@ -99,7 +99,7 @@ class CriticVAE(VAE):
         return reconstruction, estimate
 
     def train_step(self, data):
-        images = _images_of(data)
+        images = _images_of(data, self)
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         for _ in range(self.n_critic):
             z_q, _, _ = self._sample_z(images, training=True, noise=noise)
@@ -119,7 +119,7 @@ class CriticVAE(VAE):
         return self._track_autoencoder(reconstruction, estimate)
 
     def test_step(self, data):
-        return self._track_autoencoder(*self.compute_critic_vae_losses(_images_of(data)))
+        return self._track_autoencoder(*self.compute_critic_vae_losses(_images_of(data, self)))
 
     def _track_autoencoder(self, reconstruction, estimate):
         self.loss_tracker.update_state(ops.mean(reconstruction) + self.critic_weight * estimate)

@@ -8,6 +8,7 @@ from keras import ops
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
+from kzoo.models.checks import check_image_batch
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
@@ -173,7 +174,7 @@ class VAE(keras.Model):
         return reconstruction + self.beta * kl, reconstruction, kl
 
     def train_step(self, data):
-        images = _images_of(data)
+        images = _images_of(data, self)
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         with tf.GradientTape() as tape:
             total, reconstruction, kl = self.compute_vae_losses(images, training=True, noise=noise)
@@ -184,7 +185,7 @@ class VAE(keras.Model):
         return self._track(total, reconstruction, kl)
 
     def test_step(self, data):
-        return self._track(*self.compute_vae_losses(_images_of(data), training=False))
+        return self._track(*self.compute_vae_losses(_images_of(data, self), training=False))
 
     def _track(self, total, reconstruction, kl):
         # Per-image values, so an epoch's figure is the mean over images even with a short last batch.
@@ -212,7 +213,10 @@ class VAE(keras.Model):
         return from_config_with_submodels(cls, config, cls.submodels)
 
 
-def _images_of(data):
-    """`fit` passes `x`, `(x,)`, `(x, y)` or `(x, y, w)`; a generative model only needs `x`."""
+def _images_of(data, model=None):
+    """`fit` passes `x`, `(x,)`, `(x, y)` or `(x, y, w)`; a generative model only needs `x`. With `model`, the
+    images must have the shape its encoder takes."""
     x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if model is not None:
+        check_image_batch(x, model.image_shape, type(model).__name__, "encoder")
     return x

@@ -1,0 +1,27 @@
+"""Checks of what users pass to a model's `fit`/`evaluate`, made while the step is traced: a wrong input gets a
+ValueError naming what was wrong and what to do, before any TensorFlow graph runs, instead of a shape error from
+deep inside a layer."""
+
+
+def check_image_batch(images, expected_shape, model_name, network):
+    """`images` (a symbolic batch) must have the per-image shape `expected_shape` that `network` takes."""
+    got = tuple(images.shape[1:])
+    expected = tuple(expected_shape)
+    if len(got) != len(expected) or any(g is not None and e is not None and g != e for g, e in zip(got, expected)):
+        hint = ""
+        if len(got) == len(expected) and got[:-1] == expected[:-1]:
+            hint = (f" The channel counts differ ({got[-1]} vs {expected[-1]}): use colour data with a colour design "
+                    "and grey data with a grey one, or convert the images.")
+        elif len(got) == len(expected):
+            hint = (" Resize the data (e.g. kzoo.datasets.load(..., image_size=N)) or build the networks for this "
+                    "image shape (image_shape= in the design builders).")
+        raise ValueError(f"{model_name} got images of shape {got}, but its {network} takes {expected}.{hint}")
+
+
+def check_critic_batch(images, n_critic, model_name):
+    """A training batch must hold at least `n_critic` images: it is dealt into `n_critic` critic batches."""
+    batch = images.shape[0]
+    if batch is not None and batch < n_critic:
+        raise ValueError(f"{model_name} deals each training batch into n_critic={n_critic} critic batches, but got a "
+                         f"batch of {batch} images. Pass a batch of n_critic * B images (batch_size={n_critic} * B), "
+                         f"or lower n_critic.")

@@ -1,0 +1,61 @@
+"""A user's mistake gets a ValueError that says what was wrong and what to do, raised before any graph runs, and
+nothing is changed."""
+
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo import metrics
+from kzoo.networks import build_gan_networks
+
+
+def _weights(model):
+    return [np.array(w) for w in model.weights]
+
+
+def _unchanged(before, model):
+    return all(np.array_equal(a, np.array(b)) for a, b in zip(before, model.weights))
+
+
+def test_images_of_the_wrong_size_for_the_networks():
+    generator, critic = build_gan_networks("dcgan28", latent_dim=8)
+    gan = kzoo.AdversarialModel(generator, critic, seed=0)
+    gan.compile()
+    before = _weights(gan)
+    with pytest.raises(ValueError, match=r"got images of shape \(32, 32, 1\), but its discriminator takes "
+                                         r"\(28, 28, 1\).*[Rr]esize"):
+        gan.fit(np.zeros((8, 32, 32, 1), "float32"), batch_size=8, verbose=0)
+    assert _unchanged(before, gan)
+
+
+def test_colour_images_for_a_grey_vae_name_the_channels():
+    vae = kzoo.VAE.from_design("mlp256", seed=0)
+    vae.compile()
+    before = _weights(vae)
+    with pytest.raises(ValueError, match=r"channel counts differ \(3 vs 1\)"):
+        vae.fit(np.zeros((4, 28, 28, 3), "float32"), batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="encoder takes"):
+        vae.evaluate(np.zeros((4, 28, 28, 3), "float32"), batch_size=4, verbose=0)
+    assert _unchanged(before, vae)
+
+
+def test_a_batch_smaller_than_n_critic():
+    generator, critic = build_gan_networks("dcgan28", latent_dim=8, batch_norm=False)
+    gan = kzoo.AdversarialModel(generator, critic, loss="wasserstein", lipschitz="gp", n_critic=5, seed=0)
+    gan.compile()
+    before = _weights(gan)
+    with pytest.raises(ValueError, match=r"n_critic=5 critic batches, but got a batch of 3 images.*5 \* B"):
+        gan.fit(np.zeros((3, 28, 28, 1), "float32"), batch_size=3, verbose=0)
+    assert _unchanged(before, gan)
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.random.default_rng(0).uniform(0, 1, (4, 28, 28, 1)).astype("float32"), r"uint8 images.*float32.*to_uint8"),
+    (np.zeros((4, 28, 28, 4), np.uint8), r"1 or 3 channels.*alpha"),
+    (np.zeros((4, 28, 28, 2), np.uint8), r"1 or 3 channels"),
+    (np.zeros((4, 28, 28), np.uint8), r"channel axis"),
+])
+def test_fid_refuses_what_is_not_uint8_images(images, message):
+    good = np.zeros((4, 28, 28, 1), np.uint8)
+    with pytest.raises(ValueError, match=message):
+        metrics.fid(images, good)
