@@ -2,8 +2,12 @@
 float32 and in mixed_bfloat16, then compare, per precision, the mean and standard deviation over seeds of the
 classifier metrics of 10,000 samples (and, for VAEs, the test-set loss).
 
-    python benchmarks/precision_quality.py --preset vae_conv_fashion --epochs 20 --seeds 0,1,2
-    python benchmarks/precision_quality.py --preset dcgan_fashion --epochs 5 --seeds 0,1,2
+    python benchmarks/precision_quality.py --preset vae_conv_fashion --epochs 5 --take 20000 --seeds 0,1,2
+    python benchmarks/precision_quality.py --preset dcgan_fashion --epochs 2 --take 10000 --seeds 0,1,2
+
+On a CPU without native bfloat16 (no AVX512_BF16 or AMX) TensorFlow emulates it, about ten times slower than
+float32: `--take` and `--epochs` keep such a run short; the comparison stays fair because both precisions get the
+same data, steps and seeds. The machine's native support is recorded in the protocol.
 
 Each run is `kzoo train` in a child process (its own wall time and peak memory) into
 runs/precision/<preset>_<precision>_seed<k>/; its measured row is kept in that folder, so re-running resumes.
@@ -25,7 +29,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 METRICS = ("classifier_fid", "classifier_score", "classes_covered", "test_loss", "final_loss")
 
 
-def measure(preset_name, precision, seed, epochs, num_samples, runs):
+def measure(preset_name, precision, seed, epochs, num_samples, runs, take=None):
     out = pathlib.Path(runs) / f"{preset_name}_{precision}_seed{seed}"
     row_path = out / "precision_row.json"
     if row_path.exists():
@@ -34,6 +38,8 @@ def measure(preset_name, precision, seed, epochs, num_samples, runs):
                str(seed), "--precision", precision, "--verbose", "2", "--no-export"]
     if epochs:
         command += ["--epochs", str(epochs)]
+    if take:
+        command += ["--take", str(take)]
     print("$ " + " ".join(command[2:]), flush=True)
     subprocess.run(command, check=True)
 
@@ -87,28 +93,31 @@ def main(argv=None):
     parser.add_argument("--preset", required=True)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--num-samples", type=int, default=10000)
+    parser.add_argument("--take", type=int, help="train on the first N training images only")
     parser.add_argument("--runs", default=str(REPO / "runs" / "precision"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
     parser.add_argument("--results", default=str(REPO / "results"))
     args = parser.parse_args(argv)
 
-    from kzoo import presets, results
+    from kzoo import distribute, presets, results
     preset = presets.get(args.preset, epochs=args.epochs)
     seeds = [int(s) for s in args.seeds.split(",")]
     precisions = args.precisions.split(",")
     start = time.time()
-    rows = [measure(args.preset, p, s, preset["epochs"], args.num_samples, args.runs)
+    rows = [measure(args.preset, p, s, preset["epochs"], args.num_samples, args.runs, args.take)
             for s in seeds for p in precisions]
     by_precision, comparison = aggregate(rows, precisions)
 
     path = pathlib.Path(args.results) / "precision_quality.json"
     merged = results.read(path)["results"] if path.exists() else {}
-    key = f"{args.preset}_{preset['epochs']}ep"
+    key = f"{args.preset}_{preset['epochs']}ep" + (f"_take{args.take}" if args.take else "")
     merged[key] = {
         "protocol": results.protocol(
             command=f"python benchmarks/precision_quality.py --preset {args.preset} --epochs {preset['epochs']} "
+                    + (f"--take {args.take} " if args.take else "") +
                     f"--seeds {args.seeds} --precisions {args.precisions}",
+            train_images=args.take or "all", native_bfloat16=distribute.native_bfloat16(),
             dataset=preset["dataset"], split="test", num_generated=args.num_samples, num_real=10000,
             feature_network=f"kzoo domain classifier for {preset['dataset']} (saved_models/classifier_"
                             f"{preset['dataset']})", seeds=seeds, precisions=precisions, epochs=preset["epochs"],

@@ -108,8 +108,10 @@ def _classifier(args):
     from kzoo.training import save_model_atomically
     start = time.perf_counter()
     model, accuracy = classifier.train_classifier(args.dataset, epochs=args.epochs, seed=args.seed, shift=args.shift)
-    out = pathlib.Path(args.out or classifier.SAVED_MODELS / f"classifier_{args.dataset}")
-    save_model_atomically(classifier.without_optimizer(model), out / "model.keras")
+    out = pathlib.Path(args.out or f"runs/classifier_{args.dataset}")
+    trained = classifier.without_optimizer(model)
+    save_model_atomically(trained, out / "model.keras")
+    trained.save_weights(out / f"classifier_{args.dataset}.weights.h5")
     card = {"dataset": args.dataset, "test_accuracy": accuracy, "epochs": args.epochs, "seed": args.seed,
             "shift": args.shift,
             "wall_time_s": round(time.perf_counter() - start, 1), "parameters": int(model.count_params())}
@@ -194,7 +196,8 @@ def build_parser():
     clf.add_argument("--epochs", type=int, default=12)
     clf.add_argument("--seed", type=int, default=0)
     clf.add_argument("--shift", type=float, default=0.0, help="random-translation augmentation, fraction of size")
-    clf.add_argument("--out", help="folder (default: saved_models/classifier_DATASET)")
+    clf.add_argument("--out", help="folder (default: runs/classifier_DATASET); its .weights.h5 replaces the shipped "
+                                   "kzoo/assets/ file when a release updates the classifier")
     clf.set_defaults(func=_classifier)
 
     presets = sub.add_parser("presets", help="list the training presets")

@@ -30,7 +30,9 @@ def test_shipped_domain_classifiers_reach_their_accuracy(dataset, target):
     _, logits = classifier.outputs(test.images)
     accuracy = np.mean(np.argmax(logits, 1) == test.labels)
     assert accuracy >= target, accuracy
-    card = json.loads((clf.SAVED_MODELS / f"classifier_{dataset}" / "metrics.json").read_text())
+    import pathlib
+    card = json.loads((pathlib.Path(__file__).parents[1] / "saved_models" / f"classifier_{dataset}" /
+                       "metrics.json").read_text())
     assert card["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
@@ -147,3 +149,31 @@ def test_imagenet_backend_is_labelled_not_comparable(monkeypatch):
     assert 1.0 <= report["inception_score_mean"] <= 1000.0
     extractor = features.get_extractor("imagenet_inception")
     assert extractor(images[:3]).shape == (3, 2048) and not extractor.comparable
+
+
+def test_shipped_classifier_weights_are_package_data_and_verified(tmp_path):
+    """The classifiers load from the installed package (not the repository's folders), and a damaged copy is
+    refused by the SHA-256 of its weights."""
+    import shutil
+
+    import kzoo
+    path = clf.shipped_weights("mnist")
+    assert pathlib_parents(path)[0].name == "assets" and pathlib_parents(path)[1] == pathlib_parents(kzoo.__file__)[0]
+    with pytest.raises(ValueError, match="ships domain classifiers for fashion_mnist, mnist"):
+        clf.DomainClassifier.load("cifar10")
+    copy = tmp_path / "assets" / "classifier_mnist.weights.h5"
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    damaged = clf.build_classifier()
+    damaged.load_weights(copy)
+    damaged.layers[-1].bias.assign(damaged.layers[-1].bias + 1e-3)
+    damaged.save_weights(copy)
+    import unittest.mock
+    with unittest.mock.patch.object(clf, "shipped_weights", lambda dataset: copy):
+        with pytest.raises(ValueError, match="damaged"):
+            clf.DomainClassifier.load("mnist")
+
+
+def pathlib_parents(path):
+    import pathlib
+    return pathlib.Path(path).resolve().parents
