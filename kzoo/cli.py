@@ -79,21 +79,21 @@ def _data(args):
 def _evaluate(args):
     import pathlib
 
-    import keras
-
+    from kzoo import registry
     from kzoo.config import atomic_write_bytes
+    from kzoo.export import find_model_file
     from kzoo.metrics.evaluate import evaluate_model
-    path = pathlib.Path(args.model)
-    model_file = path / "model.keras" if path.is_dir() else path
-    if not model_file.exists():
-        raise ValueError(f"no model at {model_file}: give a .keras file or a run folder holding model.keras.")
-    model = keras.models.load_model(model_file)
+    by_name = not pathlib.Path(args.model).expanduser().exists()
+    model_file = find_model_file(registry.resolve(args.model))
+    model = registry.load_model(model_file.parent if model_file.name == "model.keras" else model_file)
     if not hasattr(model, "generate"):
         raise ValueError(f"{model_file} holds a {type(model).__name__}, not a kzoo generative model.")
     report = evaluate_model(model, args.dataset, args.metrics.split(","), args.num_samples, args.split,
                             args.network, args.seed)
     report["model"] = str(model_file)
-    out = pathlib.Path(args.out) if args.out else model_file.parent / "evaluation.json"
+    # A model given by name is read-only: its report goes to the current folder, never over its shipped one.
+    default = pathlib.Path(f"evaluation_{args.model}.json") if by_name else model_file.parent / "evaluation.json"
+    out = pathlib.Path(args.out) if args.out else default
     atomic_write_bytes(out, json.dumps(report, indent=1).encode())
     print(json.dumps(report, indent=1))
     print(f"kzoo: report written to {out}")
@@ -117,6 +117,19 @@ def _classifier(args):
             "wall_time_s": round(time.perf_counter() - start, 1), "parameters": int(model.count_params())}
     atomic_write_bytes(out / "metrics.json", json.dumps(card, indent=1).encode())
     print(json.dumps(card, indent=1))
+
+
+def _models(args):
+    from kzoo import registry
+    models = registry.known_models()
+    if not models:
+        print("kzoo: no named models found in " + ", ".join(str(r) for r in registry.search_roots()))
+        return
+    width = max(len(n) for n in models) + 2
+    for name, info in models.items():
+        headline = info.get("headline", {})
+        print(f"{name:<{width}}{info.get('dataset', ''):<15}{headline.get('metric', '')} "
+              f"{headline.get('value', '')}  {info['path']}")
 
 
 def _presets(args):
@@ -159,7 +172,7 @@ def build_parser():
 
     sample = sub.add_parser("sample", help="draw samples from a trained model into a PNG grid")
     sample.add_argument("--model", required=True,
-                        help="saved_models/NAME, a run folder, a .keras file or a kzoo SavedModel folder")
+                        help="a model name (`kzoo models`), a run folder, a .keras file or a kzoo SavedModel folder")
     sample.add_argument("-n", type=int, default=64, help="number of images")
     sample.add_argument("--out", required=True, help="PNG file to write")
     sample.add_argument("--seed", type=int, default=0)
@@ -167,7 +180,7 @@ def build_parser():
     sample.set_defaults(func=_sample)
 
     export = sub.add_parser("export", help="export a trained model as a SavedModel with serving endpoints")
-    export.add_argument("run_dir", help="a run folder, saved_models/NAME or a .keras file")
+    export.add_argument("run_dir", help="a model name (`kzoo models`), a run folder or a .keras file")
     export.add_argument("out_dir", help="SavedModel folder to write (replaced atomically)")
     export.set_defaults(func=_export)
 
@@ -179,7 +192,8 @@ def build_parser():
     data.set_defaults(func=_data)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a trained generative model, write a JSON report")
-    evaluate.add_argument("--model", required=True, help="a .keras file or a run folder holding model.keras")
+    evaluate.add_argument("--model", required=True,
+                          help="a model name (`kzoo models`), a .keras file or a run folder holding model.keras")
     evaluate.add_argument("--dataset", default="fashion_mnist", help="the real data to compare with")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--metrics", default="fid,kid,coverage,diversity",
@@ -199,6 +213,9 @@ def build_parser():
     clf.add_argument("--out", help="folder (default: runs/classifier_DATASET); its .weights.h5 replaces the shipped "
                                    "kzoo/assets/ file when a release updates the classifier")
     clf.set_defaults(func=_classifier)
+
+    models = sub.add_parser("models", help="list the trained models that --model accepts by name")
+    models.set_defaults(func=_models)
 
     presets = sub.add_parser("presets", help="list the training presets")
     presets.set_defaults(func=_presets)

@@ -131,13 +131,14 @@ def find_model_file(path):
 
 
 def load_generator(path):
-    """A kzoo model from a `.keras` file or folder holding ``model.keras``, or a SavedModel folder exported by
-    kzoo. Returns an object with `generate(z)`, `latent_dim`, `pixel_range` (and the model's other methods)."""
-    path = pathlib.Path(path)
+    """A kzoo model by shipped name (`kzoo.registry`), from a `.keras` file or folder holding ``model.keras``, or a
+    SavedModel folder exported by kzoo. Returns an object with `generate(z)`, `latent_dim`, `pixel_range` (and the
+    model's other methods). A named model is verified against its recorded weights."""
+    from kzoo import registry
+    path = registry.resolve(path)
     if path.is_dir() and (path / "saved_model.pb").exists() and not (path / "model.keras").exists():
         return SavedModelGenerator(path)
-    import keras
-    model = keras.models.load_model(find_model_file(path))
+    model = registry.load_model(path)
     if not hasattr(model, "generate"):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a kzoo generative model.")
     return model

@@ -2,7 +2,8 @@
 
     python tools/model_card.py RUN_DIR NAME EVALUATION_JSON [--target "<= 25"]
 Copies model.keras, saved_model/, the last epoch's sample grid (samples.png), interpolation.png, loss_curve.png,
-stability.md, reconstructions.png (VAEs) and the evaluation (evaluation.json); writes results/model_NAME.json
+stability.md, reconstructions.png (VAEs) and the evaluation (evaluation.json); writes model.json (the name's
+manifest: weights SHA-256 and headline, see kzoo.registry) and results/model_NAME.json
 (protocol: command, data, counts, feature network, seed, precision, epochs, steps, wall time, peak memory) and
 prints it. The card's prose (README.md) quotes its tables from that file (`make docs`).
 """
@@ -47,6 +48,11 @@ def model_result(name, facts, provenance=None, git_commit=None):
     if git_commit:
         record["git_commit"] = git_commit
     weights = kresults.weights_sha256(keras.models.load_model(folder / "model.keras"))
+    from kzoo import registry
+    registry.write_manifest(folder, keras.models.load_model(folder / "model.keras"), e["dataset"],
+                            f"reference FID ({record['num_generated']:,} generated vs {record['num_real']:,} "
+                            f"{e['split']})", round(e["fid"], 2), precision=record["precision"],
+                            results=f"results/model_{name}.json")
     result = {"family": preset["family"], "weights_sha256": weights, "fid": e["fid"], "classifier_fid": e.get("classifier_fid"),
               "classifier_score": e.get("classifier_score_mean"),
               "classes_covered": e.get("coverage", {}).get("covered"),
