@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import zipfile
 
 from kzoo.config import kzoo_home
 
@@ -80,6 +81,21 @@ def verify(folder, model) -> None:
                          "unverified.")
 
 
+def _check_archive(model_file):
+    """A `.keras` file is a zip archive with a config: a truncated or damaged one gets a clear error here instead of
+    Keras's "file not found"."""
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            damaged = archive.testzip()
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ValueError(f"{model_file} is not a readable .keras file ({type(e).__name__}: {e}); it may be truncated "
+                         "by an interrupted copy or download. Copy or download it again.") from e
+    if damaged is not None or "config.json" not in names:
+        raise ValueError(f"{model_file} is not a readable .keras file (damaged member {damaged!r} or no config.json); "
+                         "it may be truncated by an interrupted copy or download. Copy or download it again.")
+
+
 def load_model(name_or_path, compile=True):
     """A kzoo model by shipped name (see the module docstring), `.keras` file, run or model folder, or URL of a
     `.keras` file; a named model is verified against the SHA-256 of its recorded weights."""
@@ -87,7 +103,18 @@ def load_model(name_or_path, compile=True):
 
     from kzoo.export import find_model_file
     path = resolve(name_or_path)
-    model = keras.models.load_model(find_model_file(path), compile=compile)
+    model_file = find_model_file(path)
+    _check_archive(model_file)
+    try:
+        model = keras.models.load_model(model_file, compile=compile)
+    except (TypeError, ValueError) as e:
+        if "kzoo>" in str(e) or "Could not locate" in str(e):
+            raise ValueError(f"{model_file} names a class this kzoo does not have ({e}); it was saved by another "
+                             "kzoo version. Install that version, or retrain.") from e
+        raise
+    if not type(model).__module__.startswith("kzoo."):
+        raise ValueError(f"{model_file} holds a {type(model).__name__}, not a kzoo model: load it with "
+                         "keras.models.load_model instead.")
     if path.is_dir():
         verify(path, model)
     return model

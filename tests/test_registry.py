@@ -87,3 +87,17 @@ def test_evaluate_by_name_writes_beside_the_caller_not_over_the_shipped_report(m
                      "--num-samples", "20"]) == 0
     assert shipped.read_text() == "{}"
     assert json.loads(pathlib.Path("evaluation_tiny_vae.json").read_text())["num_samples"] == 20
+
+
+def test_a_truncated_or_foreign_keras_file_is_refused_clearly(tmp_path):
+    import keras
+    model = kzoo.VAE.from_design("mlp256", latent_dim=2, seed=0)
+    model.save(tmp_path / "good.keras")
+    data = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable .keras file.*truncated"):
+        kzoo.load_model(tmp_path / "cut.keras")
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    plain.save(tmp_path / "plain.keras")
+    with pytest.raises(ValueError, match="not a kzoo model"):
+        kzoo.load_model(tmp_path / "plain.keras")
