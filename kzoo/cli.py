@@ -17,7 +17,7 @@ def _train(args):
                              resume=resume, checkpoint_every=args.checkpoint_every,
                              deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
                              tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
-                             fid_real=args.fid_real)
+                             fid_real=args.fid_real, settings=args.set)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
         return
@@ -134,6 +134,10 @@ def _models(args):
 
 def _presets(args):
     from kzoo import presets
+    if args.fields:
+        for key, value in sorted(presets.flatten(presets.get(args.fields)).items()):
+            print(f"{key} = {json.dumps(value)}")
+        return
     for name in sorted(presets.PRESETS):
         p = presets.PRESETS[name]
         print(f"{name:24s} {p['family']:4s} dataset={p['dataset']} epochs={p['epochs']} "
@@ -151,6 +155,9 @@ def build_parser():
     train.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     train.add_argument("--batch-size", type=int, help="batch size (default: the preset's)")
     train.add_argument("--take", type=int, help="train on the first N images only (quick runs)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="change any preset setting, e.g. --set model.latent_dim=8 --set "
+                            "optimizer.learning_rate=1e-4 (repeatable; `kzoo presets --fields NAME` lists the keys)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 (progress bar), 2")
     train.add_argument("--strategy", default="auto", choices=STRATEGIES,
@@ -218,6 +225,7 @@ def build_parser():
     models.set_defaults(func=_models)
 
     presets = sub.add_parser("presets", help="list the training presets")
+    presets.add_argument("--fields", metavar="NAME", help="list the settings of one preset that --set can change")
     presets.set_defaults(func=_presets)
     return parser
 

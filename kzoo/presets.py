@@ -138,6 +138,88 @@ def get(name, **overrides):
     return preset
 
 
+# Fields that describe a preset rather than set it: `--set` cannot change them.
+FIXED_FIELDS = ("about", "family", "name", "pixel_range")
+
+
+# Settings a preset states only when it departs from the model's default (so older runs keep their fingerprints);
+# `--set` can still change them.
+OPTIONAL_FIELDS = {"vae": {"model.beta": 1.0}, "gan": {"model.generator_ema": None}}
+
+
+def flatten(preset, prefix=""):
+    """``{dotted.key: value}`` of every setting in a preset (nested dicts joined with dots; lists are values)."""
+    fields = {} if prefix else dict(OPTIONAL_FIELDS.get(preset.get("family"), {}))
+    for key, value in preset.items():
+        if not prefix and key in FIXED_FIELDS:
+            continue
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            fields.update(flatten(value, path + "."))
+        else:
+            fields[path] = value
+    return fields
+
+
+def _parse_value(text):
+    import json
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare word: a string setting (a design or loss name, a dataset)
+
+
+def apply_settings(preset, assignments):
+    """A copy of `preset` with ``KEY=VALUE`` assignments (`kzoo train --set`) applied, and the settings as a dict.
+
+    Keys are the dotted names `flatten` lists (``model.latent_dim``, ``optimizer.learning_rate``, ``epochs``,
+    ``optimizer.g.learning_rate`` ...); values are JSON (``8``, ``1e-4``, ``null``, ``[0.5, 0.9]``) or a bare
+    word. An unknown key, or a value of another type than the preset's (an integer where a number is expected
+    is fine), is refused with the list of valid keys.
+    """
+    preset = _unshared_copy(preset)  # presets share optimizer dicts (d and g): set one, not both
+    fields = flatten(preset)
+    settings = {}
+    for assignment in assignments or ():
+        key, sep, text = str(assignment).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {assignment!r} (e.g. --set model.latent_dim=8).")
+        if key not in fields:
+            raise ValueError(f"preset {preset.get('name')!r} has no setting {key!r}; the settings are: "
+                             f"{', '.join(sorted(fields))}.")
+        value, old = _parse_value(text.strip()), fields[key]
+        if key == "model.generator_ema" and not isinstance(value, (int, float, type(None))):
+            raise ValueError(f"{key} is a decay between 0 and 1 (e.g. 0.999) or null; got {value!r}.")
+        if old is not None and not _same_kind(value, old):
+            raise ValueError(f"{key} is {type(old).__name__} in preset {preset.get('name')!r} (now {old!r}); "
+                             f"got {value!r}.")
+        target = preset
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
+        settings[key] = value
+    return preset, settings
+
+
+def _unshared_copy(value):
+    """A deep copy in which no two places share an object (`copy.deepcopy` keeps such sharing)."""
+    if isinstance(value, dict):
+        return {k: _unshared_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared_copy(v) for v in value]
+    return value
+
+
+def _same_kind(value, old):
+    if isinstance(old, bool) or isinstance(value, bool):
+        return isinstance(old, bool) and isinstance(value, bool)
+    if isinstance(old, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(old))
+
+
 def make_optimizer(spec):
     spec = dict(spec)
     return keras.optimizers.get({"class_name": spec.pop("class_name"), "config": spec})

@@ -81,7 +81,7 @@ def fingerprint(config):
 def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=None, seed=0, verbose="auto",
           num_samples=64, strategy="auto", precision=DEFAULT_PRECISION, resume=None, checkpoint_every=None,
           deterministic=False, sync_batch_norm=False, tensorboard=False, export=True, fid_samples=None,
-          fid_real=10000):
+          fid_real=10000, settings=None):
     """Train preset `preset_name` into the run folder `out` (see the module docstring); returns the summary.
 
     Args:
@@ -97,11 +97,14 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         sync_batch_norm: batch-norm statistics over the global batch instead of per replica.
         tensorboard: write TensorBoard logs (scalars and sample-grid images) to ``out/tensorboard``.
         export: write ``saved_model/`` at the end.
+        settings: ``KEY=VALUE`` strings changing any preset field (`kzoo.presets.apply_settings`), recorded in
+            ``config.json``; a resumed run must have the same.
         fid_samples: at the end, compute the reference FID of this many generated images against (up to)
             `fid_real` real images (the test split of the built-in sets, else the training images) and write
             ``report.md`` (FID, sample grid, loss curves, interpolation, stability, times).
     """
     preset = presets.get(preset_name, dataset=dataset, epochs=epochs, batch_size=batch_size)
+    preset, applied = presets.apply_settings(preset, settings)
     if not preset["dataset"]:
         raise ValueError(f"preset {preset_name!r} has no default dataset; pass one (--dataset folder:PATH, "
                          "tfds:NAME, emoji, mnist or fashion_mnist).")
@@ -115,6 +118,8 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
         keras.utils.set_random_seed(seed)
     config = dict(preset, take=take, seed=seed, precision=precision, sync_batch_norm=sync_batch_norm,
                   strategy=strategy, checkpoint_every=checkpoint_every)
+    if applied:  # only when given, so runs without --set keep their fingerprints
+        config["settings"] = applied
     run_id = fingerprint(config)
 
     checkpoints = out / "checkpoints"
@@ -126,8 +131,11 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=Non
     if resume is True and not found:
         raise ValueError(f"nothing to resume: {checkpoints} holds no checkpoint. Run without --resume to start.")
     if found and found[1].get("fingerprint") != run_id:
-        raise ValueError(f"{out} holds a run with other settings (preset, data, batch, seed or precision differ "
-                         f"from {found[1].get('config_summary')}). Use another --out, or --restart to start over.")
+        changed = _changed_fields(_read_json(out / "config.json", {}), config)
+        what = (f"these settings differ: {', '.join(changed)}" if changed else
+                f"preset, data, batch, seed or precision differ from {found[1].get('config_summary')}")
+        raise ValueError(f"{out} holds a run with other settings ({what}). Use another --out, or --restart to "
+                         "start over.")
     start_step = found[1]["step"] if found else 0
     # Every worker runs the same callbacks and saves (reading synchronised variables involves collectives that
     # all workers must join); the non-chief workers write to a temporary folder that is deleted at the end.
@@ -295,6 +303,15 @@ def _stream_factory(preset, batch, seed, take):
         return datasets.training_stream(preset["dataset"], batch, preset["pixel_range"], seed=seed, take=take,
                                         start_step=start_step)
     return stream
+
+
+def _changed_fields(old, new):
+    """The dotted names of the fields whose values differ between two run configs (epochs and strategy aside)."""
+    ignore = ("epochs", "strategy", "checkpoint_every", "about", "settings")
+    flat_old = presets.flatten({k: v for k, v in old.items() if k not in ignore})
+    flat_new = presets.flatten({k: v for k, v in json.loads(json.dumps(new, default=str)).items() if k not in ignore})
+    return [f"{k} ({flat_old.get(k)!r} -> {flat_new.get(k)!r})" for k in sorted(set(flat_old) | set(flat_new))
+            if flat_old.get(k) != flat_new.get(k)]
 
 
 def _config_summary(config):
