@@ -59,3 +59,18 @@ def test_fid_refuses_what_is_not_uint8_images(images, message):
     good = np.zeros((4, 28, 28, 1), np.uint8)
     with pytest.raises(ValueError, match=message):
         metrics.fid(images, good)
+
+
+def test_labels_for_an_unconditional_model():
+    images, labels = np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64")
+    vae = kzoo.VAE.from_design("mlp256", seed=0)
+    vae.compile()
+    with pytest.raises(ValueError, match=r"VAE is unconditional.*fit\(images\)"):
+        vae.fit(images, labels, batch_size=4, verbose=0)
+    generator, critic = build_gan_networks("dcgan28", latent_dim=8)
+    gan = kzoo.AdversarialModel(generator, critic, seed=0)
+    gan.compile()
+    before = _weights(gan)
+    with pytest.raises(ValueError, match="AdversarialModel is unconditional"):
+        gan.fit(images, labels, batch_size=4, verbose=0)
+    assert _unchanged(before, gan)

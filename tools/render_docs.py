@@ -107,8 +107,20 @@ def precision_quality() -> str:
                 cells.append(f"{s['mean']:.2f} ± {s['std']:.2f}")
             rows.append([key, seeds, metric.replace("_", " ")] + cells +
                         [f"{c['gap']:+.2f}", f"{c['seed_std']:.2f}", "yes" if c["within_seed_spread"] else "no"])
-    return markdown_table(["run", "seeds", "metric", "float32 (mean ± std)", "mixed bfloat16 (mean ± std)",
-                           "gap", "seed std (larger)", "gap within seed std"], rows)
+    table = markdown_table(["run", "seeds", "metric", "float32 (mean ± std)", "mixed bfloat16 (mean ± std)",
+                            "gap", "seed std (larger)", "gap within seed std"], rows)
+    lines = []
+    for key, entry in sorted(record.items()):
+        inside = [m.replace("_", " ") for m, c in entry["comparison"].items() if m != "final_loss" and c["within_seed_spread"]]
+        outside = [m.replace("_", " ") for m, c in entry["comparison"].items()
+                   if m != "final_loss" and not c["within_seed_spread"]]
+        speed = entry["by_precision"]
+        ratio = speed["mixed_bfloat16"]["wall_time_s"]["mean"] / speed["float32"]["wall_time_s"]["mean"]
+        native = "native" if entry["protocol"].get("native_bfloat16") else "emulated (no AVX512_BF16 or AMX)"
+        lines.append(f"- `{key}`: bfloat16 within the seed spread on {', '.join(inside) or 'no metric'}; outside it on "
+                     f"{', '.join(outside) or 'no metric'}. Training took {ratio:.1f}x the float32 time (bfloat16 "
+                     f"{native} on the machine that ran it).")
+    return table + "\n" + "\n".join(lines) + "\n"
 
 
 def ci_time() -> str:

@@ -12,7 +12,7 @@ from kzoo import constraints
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
-from kzoo.models.checks import check_critic_batch, check_image_batch
+from kzoo.models.checks import check_critic_batch, check_image_batch, check_no_labels
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
 
@@ -174,7 +174,8 @@ class AdversarialModel(keras.Model):
         return knoise.normal((batch, self.latent_dim), seed)
 
     def train_step(self, data):
-        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        check_no_labels(labels, type(self).__name__)
         check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
         check_critic_batch(real, self.n_critic, type(self).__name__)
         batch = ops.shape(real)[0] // self.n_critic
@@ -206,7 +207,8 @@ class AdversarialModel(keras.Model):
             average.assign(decay * average + (1.0 - decay) * ops.cast(live, average.dtype))
 
     def test_step(self, data):
-        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        check_no_labels(labels, type(self).__name__)
         check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
         batch = ops.shape(real)[0]
         fake = self.generator(self._noise(batch, self.seed_generator), training=False)

@@ -25,3 +25,10 @@ def check_critic_batch(images, n_critic, model_name):
         raise ValueError(f"{model_name} deals each training batch into n_critic={n_critic} critic batches, but got a "
                          f"batch of {batch} images. Pass a batch of n_critic * B images (batch_size={n_critic} * B), "
                          f"or lower n_critic.")
+
+
+def check_no_labels(labels, model_name):
+    """Unconditional models learn from images alone: labels passed to `fit` would be ignored without a word."""
+    if labels is not None:
+        raise ValueError(f"{model_name} is unconditional and takes images only, but got labels too: call fit(images) "
+                         "(a dataset of image batches; kzoo.datasets.load(..., with_labels=False), the default).")

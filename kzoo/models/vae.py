@@ -8,7 +8,7 @@ from keras import ops
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
-from kzoo.models.checks import check_image_batch
+from kzoo.models.checks import check_image_batch, check_no_labels
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
@@ -214,9 +214,10 @@ class VAE(keras.Model):
 
 
 def _images_of(data, model=None):
-    """`fit` passes `x`, `(x,)`, `(x, y)` or `(x, y, w)`; a generative model only needs `x`. With `model`, the
-    images must have the shape its encoder takes."""
-    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    """`fit` passes `x`, `(x,)`, `(x, y)` or `(x, y, w)`; a generative model only needs `x`. With `model` (in its
+    train and test steps), labels are refused and the images must have the shape its encoder takes."""
+    x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
     if model is not None:
+        check_no_labels(labels, type(model).__name__)
         check_image_batch(x, model.image_shape, type(model).__name__, "encoder")
     return x
