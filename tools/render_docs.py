@@ -92,6 +92,11 @@ def headline() -> str:
                            "training time", "data file"], rows)
 
 
+METRIC_NAMES = {"classifier_fid": "classifier FID", "classifier_score": "classifier score",
+                "classes_covered": "classes covered", "test_loss": "test loss (BCE + KL per image)",
+                "final_loss": "final training loss"}
+
+
 def precision_quality() -> str:
     """float32 against mixed bfloat16, mean ± std over seeds, and the gap against the seed spread."""
     record = load("precision_quality")["results"]
@@ -99,21 +104,18 @@ def precision_quality() -> str:
     for key, entry in sorted(record.items()):
         seeds = len(entry["protocol"]["seeds"])
         for metric, c in entry["comparison"].items():
-            if metric == "final_loss":
-                continue
             cells = []
             for precision in entry["protocol"]["precisions"]:
                 s = entry["by_precision"][precision][metric]
                 cells.append(f"{s['mean']:.2f} ± {s['std']:.2f}")
-            rows.append([key, seeds, metric.replace("_", " ")] + cells +
+            rows.append([key, seeds, METRIC_NAMES.get(metric, metric)] + cells +
                         [f"{c['gap']:+.2f}", f"{c['seed_std']:.2f}", "yes" if c["within_seed_spread"] else "no"])
     table = markdown_table(["run", "seeds", "metric", "float32 (mean ± std)", "mixed bfloat16 (mean ± std)",
                             "gap", "seed std (larger)", "gap within seed std"], rows)
     lines = []
     for key, entry in sorted(record.items()):
-        inside = [m.replace("_", " ") for m, c in entry["comparison"].items() if m != "final_loss" and c["within_seed_spread"]]
-        outside = [m.replace("_", " ") for m, c in entry["comparison"].items()
-                   if m != "final_loss" and not c["within_seed_spread"]]
+        inside = [METRIC_NAMES.get(m, m) for m, c in entry["comparison"].items() if c["within_seed_spread"]]
+        outside = [METRIC_NAMES.get(m, m) for m, c in entry["comparison"].items() if not c["within_seed_spread"]]
         speed = entry["by_precision"]
         ratio = speed["mixed_bfloat16"]["wall_time_s"]["mean"] / speed["float32"]["wall_time_s"]["mean"]
         native = "native" if entry["protocol"].get("native_bfloat16") else "emulated (no AVX512_BF16 or AMX)"
@@ -136,10 +138,10 @@ def main_job() -> str:
     r = load("main_job")
     res, p = r["results"], r["protocol"]
     return markdown_table(["command", "epochs", "precision", "training", "FID time", "reference FID",
-                           "real / generated"],
+                           "real / generated", "commit"],
                           [[f"`{p['command']}`", p["epochs"], p["precision"], _seconds(res["training_s"]),
                             _seconds(res["fid_s"]), f"**{res['fid']:.2f}**",
-                            f"{p['num_real']:,} / {p['num_generated']:,}"]])
+                            f"{p['num_real']:,} / {p['num_generated']:,}", p["git_commit"][:7]]])
 
 
 def reference_fid() -> str:
