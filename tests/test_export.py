@@ -150,5 +150,5 @@ def test_cli_export_and_sample_from_keras_and_saved_model(tmp_path, capsys):
 def test_export_refuses_non_generative_models(tmp_path):
     critic = mlp_critic(2)
     critic.save(tmp_path / "critic.keras")
-    with pytest.raises(ValueError, match="not a kzoo generative model"):
+    with pytest.raises(ValueError, match="not a kzoo model"):
         export.load_generator(tmp_path / "critic.keras")

@@ -53,8 +53,12 @@ def test_one_step_fit_on_arrays_and_on_tf_data(design):
     history = run_fit_test(model, images, batch_size=4)
     assert set(history.history) == {"loss", "reconstruction_loss", "kl_loss"}
     assert int(model.optimizer.iterations) == 1
+    run_fit_test(model, tf.data.Dataset.from_tensor_slices(images).batch(4))
+    assert int(model.optimizer.iterations) == 2
+    # A labelled dataset is refused (an unconditional VAE would ignore the labels without a word).
     labelled = tf.data.Dataset.from_tensor_slices((images, np.zeros(4))).batch(4)
-    run_fit_test(model, labelled)
+    with pytest.raises(ValueError, match="unconditional"):
+        model.fit(labelled, verbose=0)
     assert int(model.optimizer.iterations) == 2
 
 
