@@ -69,6 +69,7 @@ def test_chief_is_worker_0_unless_there_is_a_chief_task(monkeypatch):
     assert not distribute.is_chief()
 
 
+@pytest.mark.subprocess
 def test_k_mirrored_steps_equal_k_one_device_steps():
     """3 steps on 2 logical CPUs under MirroredStrategy vs 3 steps on one device, same global batch and seeds."""
     cases = ["vae_conv_fashion:plain", "dcgan_fashion:sync", "wgan_gp_fashion:sync", "dcgan_ema_mnist:sync",

@@ -134,6 +134,7 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
 # -- interruption and determinism in separate processes ---------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
     # 1,024 images in batches of 32: 32 steps an epoch; killed in the second epoch, after step 40.
     args = ["--preset", "dcgan_fashion", "--take", "1024", "--batch-size", "32", "--epochs", "3",
