@@ -1,7 +1,5 @@
 """Named training settings. Each preset states the published settings it reproduces and nothing more."""
 
-import copy
-
 import keras
 
 from kzoo.datasets import DEFAULT_PIXEL_RANGE
@@ -131,7 +129,7 @@ def get(name, **overrides):
     """A copy of preset `name` with top-level `overrides` applied (None values are ignored)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}.")
-    preset = copy.deepcopy(PRESETS[name])
+    preset = _unshared_copy(PRESETS[name])  # the presets share optimizer dicts; a copy must not
     preset["name"] = name
     preset.update({k: v for k, v in overrides.items() if v is not None})
     preset["pixel_range"] = DEFAULT_PIXEL_RANGE[preset["family"]]
