@@ -173,6 +173,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
 def describe_failure(failure, checkpoint):
     where = f"step {failure['step']} (epoch {failure['epoch']}, batch {failure['batch']})"
     kept = f"the last good checkpoint, {checkpoint}, is kept" if checkpoint else "no checkpoint had been written yet"
+    data_hint = (" At the first step this usually means the data holds NaN or infinite values: check it with "
+                 "np.isfinite." if failure["step"] == 1 else "")
     return (f"training diverged at {where}: non-finite {failure['values']}. Nothing was overwritten; {kept}. "
             "Lower the learning rate, use float32 (--precision float32), or resume from the checkpoint "
-            "with other settings.")
+            f"with other settings.{data_hint}")

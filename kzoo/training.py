@@ -8,11 +8,13 @@ Running the same command again resumes from the last checkpoint (exactly: same d
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import pathlib
 import shutil
 import tempfile
+import typing
 
 import keras
 import numpy as np
@@ -78,175 +80,245 @@ def fingerprint(config):
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train(preset_name, out, dataset=None, epochs=None, batch_size=None, take=None, seed=0, verbose="auto",
-          num_samples=64, strategy="auto", precision=DEFAULT_PRECISION, resume=None, checkpoint_every=None,
-          deterministic=False, sync_batch_norm=False, tensorboard=False, export=True, fid_samples=None,
-          fid_real=10000, settings=None):
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """How one run goes, beyond its preset (`kzoo train`'s options); checked when made.
+
+    take: train on the first `take` examples only. seed: data order, noise and initial weights.
+    verbose: Keras `fit` verbosity ("auto", 0, 1, 2). num_samples: images in each epoch's sample grid.
+    strategy: a `kzoo.distribute.get_strategy` name. precision: ``auto`` (bfloat16 where the hardware has it),
+        ``float32``, ``mixed_bfloat16`` or ``mixed_float16`` (see `kzoo.distribute.set_precision`).
+    resume: None: resume from the run folder's checkpoint if there is one; True: require one; False: start over
+        (deleting the old checkpoints).
+    checkpoint_every: also checkpoint every this many steps (checkpoints are always written each epoch).
+    deterministic: deterministic TensorFlow kernels (same seed, same weights; slower, no XLA).
+    sync_batch_norm: batch-norm statistics over the global batch instead of per replica.
+    tensorboard: write TensorBoard logs (scalars and sample-grid images) to ``out/tensorboard``.
+    export: write ``saved_model/`` at the end.
+    fid_samples: at the end, the reference FID of this many generated images against (up to) `fid_real` real
+        images (the test split of the built-in sets, else the training images), and ``report.md``.
+    """
+
+    take: int | None = None
+    seed: int = 0
+    verbose: typing.Any = "auto"
+    num_samples: int = 64
+    strategy: str = "auto"
+    precision: str = DEFAULT_PRECISION
+    resume: bool | None = None
+    checkpoint_every: int | None = None
+    deterministic: bool = False
+    sync_batch_norm: bool = False
+    tensorboard: bool = False
+    export: bool = True
+    fid_samples: int | None = None
+    fid_real: int = 10000
+
+    def __post_init__(self):
+        from kzoo.config import PRECISIONS, STRATEGIES
+        for field, minimum in (("take", 1), ("checkpoint_every", 1), ("fid_samples", 2)):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+                raise ValueError(f"{field} must be an integer of at least {minimum} (or None), got {value!r}.")
+        for field, minimum in (("seed", 0), ("num_samples", 1), ("fid_real", 2)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{field} must be an integer of at least {minimum}, got {value!r}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy {self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}.")
+        if self.verbose not in ("auto", 0, 1, 2):
+            raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {self.verbose!r}.")
+        if self.resume not in (None, True, False):
+            raise ValueError(f"resume must be None, True or False, got {self.resume!r}.")
+
+
+def train(preset_name, out, dataset=None, epochs=None, batch_size=None, settings=None, **options):
     """Train preset `preset_name` into the run folder `out` (see the module docstring); returns the summary.
 
-    Args:
-        batch_size: the global batch (split between replicas under a distribution strategy).
-        take: train on the first `take` examples only.
-        strategy: a `kzoo.distribute.get_strategy` name.
-        precision: ``auto`` (bfloat16 where the hardware has it), ``float32``, ``mixed_bfloat16`` or
-            ``mixed_float16`` (see `kzoo.distribute.set_precision`).
-        resume: None: resume from `out`'s checkpoint if there is one; True: require one; False: start over
-            (deleting the old checkpoints).
-        checkpoint_every: also checkpoint every this many steps (checkpoints are always written each epoch).
-        deterministic: deterministic TensorFlow kernels (same seed, same weights; slower, no XLA).
-        sync_batch_norm: batch-norm statistics over the global batch instead of per replica.
-        tensorboard: write TensorBoard logs (scalars and sample-grid images) to ``out/tensorboard``.
-        export: write ``saved_model/`` at the end.
-        settings: ``KEY=VALUE`` strings changing any preset field (`kzoo.presets.apply_settings`), recorded in
-            ``config.json``; a resumed run must have the same.
-        fid_samples: at the end, compute the reference FID of this many generated images against (up to)
-            `fid_real` real images (the test split of the built-in sets, else the training images) and write
-            ``report.md`` (FID, sample grid, loss curves, interpolation, stability, times).
+    `dataset`, `epochs` and `batch_size` (the global batch, split between replicas under a distribution
+    strategy) replace the preset's; `settings` are ``KEY=VALUE`` strings changing any preset field
+    (`kzoo.presets.apply_settings`), recorded in ``config.json`` (a resumed run must have the same); `options`
+    are the `RunSettings` fields.
     """
+    valid = [f.name for f in dataclasses.fields(RunSettings)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(f"train() got unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the "
+                        f"options are dataset, epochs, batch_size, settings, {', '.join(valid)}.")
+    run_settings = RunSettings(**options)
     preset = presets.get(preset_name, dataset=dataset, epochs=epochs, batch_size=batch_size)
     preset, applied = presets.apply_settings(preset, settings)
     if not preset["dataset"]:
         raise ValueError(f"preset {preset_name!r} has no default dataset; pass one (--dataset folder:PATH, "
                          "tfds:NAME, emoji, mnist or fashion_mnist).")
-    out = pathlib.Path(out)
-    run_strategy = distribute.get_strategy(strategy)
-    chief = distribute.is_chief(run_strategy)
-    precision = distribute.resolve_precision(precision)
-    if deterministic:
-        distribute.enable_determinism(seed)
-    else:
-        keras.utils.set_random_seed(seed)
-    config = dict(preset, take=take, seed=seed, precision=precision, sync_batch_norm=sync_batch_norm,
-                  strategy=strategy, checkpoint_every=checkpoint_every)
-    if applied:  # only when given, so runs without --set keep their fingerprints
-        config["settings"] = applied
-    run_id = fingerprint(config)
-
-    checkpoints = out / "checkpoints"
-    found = kcheckpoint.latest(checkpoints) if checkpoints.exists() else None
-    if found and resume is False:
-        if chief:
-            shutil.rmtree(checkpoints)
-        found = None
-    if resume is True and not found:
-        raise ValueError(f"nothing to resume: {checkpoints} holds no checkpoint. Run without --resume to start.")
-    if found and found[1].get("fingerprint") != run_id:
-        changed = _changed_fields(_read_json(out / "config.json", {}), config)
-        what = (f"these settings differ: {', '.join(changed)}" if changed else
-                f"preset, data, batch, seed or precision differ from {found[1].get('config_summary')}")
-        raise ValueError(f"{out} holds a run with other settings ({what}). Use another --out, or --restart to "
-                         "start over.")
-    start_step = found[1]["step"] if found else 0
-    # Every worker runs the same callbacks and saves (reading synchronised variables involves collectives that
-    # all workers must join); the non-chief workers write to a temporary folder that is deleted at the end.
-    write_dir = out if chief else pathlib.Path(tempfile.mkdtemp(prefix="kzoo-worker-"))
-    write_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(write_dir / "config.json", json.dumps(config, indent=1, default=str).encode())
-    try:
-        with dtype_policy(precision):
-            summary = _run(preset, preset_name, out, write_dir, config, run_id, run_strategy, found, start_step,
-                           take, seed, verbose, num_samples, checkpoint_every, sync_batch_norm, tensorboard, export)
-        if fid_samples and chief:
-            summary = write_report(out, summary, fid_samples, seed, fid_real)
-    finally:
-        if not chief:
-            shutil.rmtree(write_dir, ignore_errors=True)
-    return summary if chief else {"preset": preset_name, "chief": False, "steps": summary["steps"]}
+    return Run(preset_name, preset, out, run_settings, applied).execute()
 
 
-def _run(preset, preset_name, out, write_dir, config, run_id, strategy, found, start_step, take, seed, verbose,
-         num_samples, checkpoint_every, sync_batch_norm, tensorboard, export):
-    batch = presets.pipeline_batch_size(preset)
-    stream = _stream_factory(preset, batch, seed, take)
-    probe, steps_per_epoch = stream(0)
-    total_epochs = preset["epochs"]
-    start_epoch = start_step // steps_per_epoch
+class Run:
+    """One run of a preset into a run folder: resolves the strategy, precision and checkpoint to resume from,
+    then `execute` fits (in phases, so a run resumed mid-epoch first finishes that epoch) and `finish` writes the
+    figures, the model, the export and ``summary.json``."""
 
-    with strategy.scope():
-        if found:
-            model = keras.models.load_model(found[0] / "model.keras")
+    def __init__(self, preset_name, preset, out, settings: RunSettings, applied=None):
+        self.name, self.preset, self.settings = preset_name, preset, settings
+        self.out = pathlib.Path(out)
+        self.strategy = distribute.get_strategy(settings.strategy)
+        self.chief = distribute.is_chief(self.strategy)
+        self.precision = distribute.resolve_precision(settings.precision)
+        if settings.deterministic:
+            distribute.enable_determinism(settings.seed)
         else:
-            image_shape = tuple(probe.element_spec.shape[1:])
-            model = presets.build_model(preset, image_shape=image_shape, seed=seed, sync_batch_norm=sync_batch_norm)
+            keras.utils.set_random_seed(settings.seed)
+        config = dict(preset, take=settings.take, seed=settings.seed, precision=self.precision,
+                      sync_batch_norm=settings.sync_batch_norm, strategy=settings.strategy,
+                      checkpoint_every=settings.checkpoint_every)
+        if applied:  # only when given, so runs without --set keep their fingerprints
+            config["settings"] = applied
+        self.config, self.run_id = config, fingerprint(config)
+        self.found = self._checkpoint_to_resume()
+        self.start_step = self.found[1]["step"] if self.found else 0
+        # Every worker runs the same callbacks and saves (reading synchronised variables involves collectives that
+        # all workers must join); the non-chief workers write to a temporary folder that is deleted at the end.
+        self.write_dir = self.out if self.chief else pathlib.Path(tempfile.mkdtemp(prefix="kzoo-worker-"))
 
-    history = _read_json(out / "history.json", {}) if found else {}
-    history = {k: v[:start_epoch] for k, v in history.items()}
-    stability_rows = [r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch] if found else []
-    wall_before = found[1].get("wall_time_s", 0.0) if found else 0.0
-    # A resumed run's peak memory is the largest of its processes', not only this one's (which may train nothing).
-    peak_before = _read_json(out / "summary.json", {}).get("peak_memory_mib") if found else None
+    def _checkpoint_to_resume(self):
+        checkpoints = self.out / "checkpoints"
+        found = kcheckpoint.latest(checkpoints) if checkpoints.exists() else None
+        if found and self.settings.resume is False:
+            if self.chief:
+                shutil.rmtree(checkpoints)
+            found = None
+        if self.settings.resume is True and not found:
+            raise ValueError(f"nothing to resume: {checkpoints} holds no checkpoint. Run without --resume to start.")
+        if found and found[1].get("fingerprint") != self.run_id:
+            changed = _changed_fields(_read_json(self.out / "config.json", {}), self.config)
+            what = (f"these settings differ: {', '.join(changed)}" if changed else
+                    f"preset, data, batch, seed or precision differ from {found[1].get('config_summary')}")
+            raise ValueError(f"{self.out} holds a run with other settings ({what}). Use another --out, or --restart "
+                             "to start over.")
+        return found
 
-    checkpointer = kcheckpoint.RunCheckpoint(
-        write_dir / "checkpoints", steps_per_epoch, initial_step=start_step, every_steps=checkpoint_every,
-        state={"fingerprint": run_id, "config_summary": _config_summary(config)}, wall_time_before=wall_before)
-    guard = kcheckpoint.StopOnNonFinite(steps_per_epoch, initial_step=start_step)
-    history_writer = kcallbacks.HistoryWriter(write_dir, initial_history=history,
-                                              title=f"{preset_name} on {preset['dataset']}")
-    stability = kcallbacks.StabilitySummary(write_dir, initial_epochs=stability_rows)
-    log_dir = write_dir / "tensorboard" if tensorboard else None
-    callbacks = [guard, checkpointer, history_writer, stability,
-                 kcallbacks.SampleGrid(write_dir / "samples", num_images=num_samples, seed=seed, log_dir=log_dir)]
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
+    def execute(self):
+        """Fit, finish, and (chief, with `fid_samples`) write the FID report; returns the summary."""
+        self.write_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.write_dir / "config.json", json.dumps(self.config, indent=1, default=str).encode())
+        try:
+            with dtype_policy(self.precision):
+                model = self.fit()
+                summary = self.finish(model)
+            if self.settings.fid_samples and self.chief:
+                summary = write_report(self.out, summary, self.settings.fid_samples, self.settings.seed,
+                                       self.settings.fid_real)
+        finally:
+            if not self.chief:
+                shutil.rmtree(self.write_dir, ignore_errors=True)
+        return summary if self.chief else {"preset": self.name, "chief": False, "steps": summary["steps"]}
 
-    # A run resumed mid-epoch first finishes that epoch, then continues epoch by epoch.
-    phases = []
-    if start_step % steps_per_epoch and start_epoch < total_epochs:
-        phases.append((start_step, start_epoch, steps_per_epoch - start_step % steps_per_epoch, start_epoch + 1))
-    first_full = start_epoch + (1 if phases else 0)
-    if first_full < total_epochs:
-        phases.append((first_full * steps_per_epoch, first_full, steps_per_epoch, total_epochs))
-    for phase_start, initial_epoch, steps, end_epoch in phases:
-        dataset, _ = stream(phase_start)
-        model.fit(dataset, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
-                  callbacks=callbacks, verbose=verbose)
-        if guard.failure:
-            found_now = kcheckpoint.latest(write_dir / "checkpoints")
-            raise kcheckpoint.TrainingDiverged(kcheckpoint.describe_failure(guard.failure,
-                                                                            found_now[0] if found_now else None))
-    return _finish(model, preset, preset_name, write_dir, take, seed, checkpointer, history_writer, stability,
-                   export, strategy, config, peak_before)
+    def stream(self, start_step):
+        """The training stream from global step `start_step`, and the steps of one epoch."""
+        return datasets.training_stream(self.preset["dataset"], presets.pipeline_batch_size(self.preset),
+                                        self.preset["pixel_range"], seed=self.settings.seed, take=self.settings.take,
+                                        start_step=start_step)
 
+    def fit(self):
+        probe, steps_per_epoch = self.stream(0)
+        with self.strategy.scope():
+            if self.found:
+                model = keras.models.load_model(self.found[0] / "model.keras")
+            else:
+                model = presets.build_model(self.preset, image_shape=tuple(probe.element_spec.shape[1:]),
+                                            seed=self.settings.seed, sync_batch_norm=self.settings.sync_batch_norm)
+        callbacks = self._callbacks(steps_per_epoch)
+        for phase_start, initial_epoch, steps, end_epoch in self._phases(steps_per_epoch):
+            dataset, _ = self.stream(phase_start)
+            model.fit(dataset, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
+                      callbacks=callbacks, verbose=self.settings.verbose)
+            if self.guard.failure:
+                found_now = kcheckpoint.latest(self.write_dir / "checkpoints")
+                raise kcheckpoint.TrainingDiverged(kcheckpoint.describe_failure(
+                    self.guard.failure, found_now[0] if found_now else None))
+        return model
 
-def _finish(model, preset, preset_name, out, take, seed, checkpointer, history_writer, stability, export, strategy,
-            config, peak_before=None):
-    figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
-               "stability": "stability.md"}
-    examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
-    if preset.get("latent_prior") and getattr(model, "latent_prior", None) is None:
-        _fit_latent_prior(model, preset, take, seed)
-        # The epoch grids decoded N(0, I) codes; this one shows the same noise through the fitted prior.
-        z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype(np.float32)
-        visualize.save_grid(out / "samples_latent_prior.png",
-                            datasets.to_uint8(np.asarray(model.generate(z)), model.pixel_range))
-        figures["samples"] = "samples_latent_prior.png"
-    if hasattr(model, "reconstruct"):
-        recon = model.reconstruct(examples)
-        pair = np.concatenate([examples, np.asarray(recon)])
-        visualize.save_grid(out / "reconstructions.png", datasets.to_uint8(pair, model.pixel_range), ncols=16)
-        figures["reconstructions"] = "reconstructions.png"
-    visualize.save_grid(out / "interpolation.png",
-                        datasets.to_uint8(kcallbacks.latent_interpolation(model, examples, seed), model.pixel_range),
-                        ncols=10)
-    figures["interpolation"] = "interpolation.png"
-    save_model_atomically(model, out / "model.keras")
-    if export:
-        from kzoo.export import export_saved_model
-        export_saved_model(model, out / "saved_model")
-    summary = {
-        "preset": preset_name, "dataset": preset["dataset"], "epochs": preset["epochs"],
-        "batch_size": preset["batch_size"], "take": take, "seed": seed, "precision": config["precision"],
-        "replicas": strategy.num_replicas_in_sync, "steps": checkpointer.step,
-        "wall_time_s": round(checkpointer.wall_time, 1),
-        "seconds_per_epoch": round(checkpointer.wall_time / preset["epochs"], 2),
-        "parameters": int(model.count_params()),
-        "peak_memory_mib": larger_peak(peak_before, peak_memory_mib()),
-        "final": {k: v[-1] for k, v in history_writer.history.items()},
-        "stability_last_epoch": stability.epochs[-1] if stability.epochs else None,
-        "figures": figures, "model": "model.keras", "saved_model": "saved_model" if export else None,
-    }
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-    return summary
+    def _phases(self, steps_per_epoch):
+        """`(first step, initial epoch, steps per fit epoch, end epoch)` of each `fit` call: a run resumed
+        mid-epoch first finishes that epoch, then continues epoch by epoch."""
+        start_epoch, total = self.start_step // steps_per_epoch, self.preset["epochs"]
+        phases = []
+        if self.start_step % steps_per_epoch and start_epoch < total:
+            phases.append((self.start_step, start_epoch, steps_per_epoch - self.start_step % steps_per_epoch,
+                           start_epoch + 1))
+        first_full = start_epoch + (1 if phases else 0)
+        if first_full < total:
+            phases.append((first_full * steps_per_epoch, first_full, steps_per_epoch, total))
+        return phases
+
+    def _callbacks(self, steps_per_epoch):
+        found, out, write_dir = self.found, self.out, self.write_dir
+        start_epoch = self.start_step // steps_per_epoch
+        history = _read_json(out / "history.json", {}) if found else {}
+        history = {k: v[:start_epoch] for k, v in history.items()}
+        stability_rows = ([r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch]
+                          if found else [])
+        # A resumed run's peak memory is the largest of its processes', not only this one's (which may train
+        # nothing).
+        self.peak_before = _read_json(out / "summary.json", {}).get("peak_memory_mib") if found else None
+        self.checkpointer = kcheckpoint.RunCheckpoint(
+            write_dir / "checkpoints", steps_per_epoch, initial_step=self.start_step,
+            every_steps=self.settings.checkpoint_every,
+            state={"fingerprint": self.run_id, "config_summary": _config_summary(self.config)},
+            wall_time_before=found[1].get("wall_time_s", 0.0) if found else 0.0)
+        self.guard = kcheckpoint.StopOnNonFinite(steps_per_epoch, initial_step=self.start_step)
+        self.history = kcallbacks.HistoryWriter(write_dir, initial_history=history,
+                                                title=f"{self.name} on {self.preset['dataset']}")
+        self.stability = kcallbacks.StabilitySummary(write_dir, initial_epochs=stability_rows)
+        log_dir = write_dir / "tensorboard" if self.settings.tensorboard else None
+        callbacks = [self.guard, self.checkpointer, self.history, self.stability,
+                     kcallbacks.SampleGrid(write_dir / "samples", num_images=self.settings.num_samples,
+                                           seed=self.settings.seed, log_dir=log_dir)]
+        if self.settings.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
+        return callbacks
+
+    def finish(self, model):
+        """Figures, ``model.keras``, the SavedModel and ``summary.json`` of a trained model; returns the summary."""
+        preset, out, take, seed = self.preset, self.write_dir, self.settings.take, self.settings.seed
+        figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
+                   "stability": "stability.md"}
+        examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
+        if preset.get("latent_prior") and getattr(model, "latent_prior", None) is None:
+            _fit_latent_prior(model, preset, take, seed)
+            # The epoch grids decoded N(0, I) codes; this one shows the same noise through the fitted prior.
+            z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype(np.float32)
+            visualize.save_grid(out / "samples_latent_prior.png",
+                                datasets.to_uint8(np.asarray(model.generate(z)), model.pixel_range))
+            figures["samples"] = "samples_latent_prior.png"
+        if hasattr(model, "reconstruct"):
+            pair = np.concatenate([examples, np.asarray(model.reconstruct(examples))])
+            visualize.save_grid(out / "reconstructions.png", datasets.to_uint8(pair, model.pixel_range), ncols=16)
+            figures["reconstructions"] = "reconstructions.png"
+        visualize.save_grid(out / "interpolation.png", datasets.to_uint8(
+            kcallbacks.latent_interpolation(model, examples, seed), model.pixel_range), ncols=10)
+        figures["interpolation"] = "interpolation.png"
+        save_model_atomically(model, out / "model.keras")
+        if self.settings.export:
+            from kzoo.export import export_saved_model
+            export_saved_model(model, out / "saved_model")
+        wall = self.checkpointer.wall_time
+        summary = {
+            "preset": self.name, "dataset": preset["dataset"], "epochs": preset["epochs"],
+            "batch_size": preset["batch_size"], "take": take, "seed": seed, "precision": self.precision,
+            "replicas": self.strategy.num_replicas_in_sync, "steps": self.checkpointer.step,
+            "wall_time_s": round(wall, 1), "seconds_per_epoch": round(wall / preset["epochs"], 2),
+            "parameters": int(model.count_params()),
+            "peak_memory_mib": larger_peak(self.peak_before, peak_memory_mib()),
+            "final": {k: v[-1] for k, v in self.history.history.items()},
+            "stability_last_epoch": self.stability.epochs[-1] if self.stability.epochs else None,
+            "figures": figures, "model": "model.keras", "saved_model": "saved_model" if self.settings.export else None,
+        }
+        atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+        return summary
 
 
 def _fit_latent_prior(model, preset, take, seed):
@@ -296,13 +368,6 @@ def report_markdown(summary):
         "", "## Latent interpolation", "", "![interpolation](interpolation.png)", "",
         "Per-epoch stability: [stability.md](stability.md). Model: `model.keras`, `saved_model/`.", ""]
     return "\n".join(line for line in lines if line is not None)
-
-
-def _stream_factory(preset, batch, seed, take):
-    def stream(start_step):
-        return datasets.training_stream(preset["dataset"], batch, preset["pixel_range"], seed=seed, take=take,
-                                        start_step=start_step)
-    return stream
 
 
 def _changed_fields(old, new):

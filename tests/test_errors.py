@@ -74,3 +74,42 @@ def test_labels_for_an_unconditional_model():
     with pytest.raises(ValueError, match="AdversarialModel is unconditional"):
         gan.fit(images, labels, batch_size=4, verbose=0)
     assert _unchanged(before, gan)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_infinite_inputs_are_refused_before_training(bad):
+    images = np.zeros((8, 28, 28, 1), "float32")
+    images[5, 3, 3, 0] = bad
+    vae = kzoo.VAE.from_design("mlp256", seed=0)
+    vae.compile()
+    before = _weights(vae)
+    with pytest.raises(ValueError, match=r"VAE.fit: x holds NaN or infinite values \(1 of 6272 numbers, in 1 "
+                                         r"examples, the first at index 5\).*np.isfinite"):
+        vae.fit(images, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="VAE.evaluate: x holds NaN"):
+        vae.evaluate(images, batch_size=4, verbose=0)
+    generator, critic = build_gan_networks("dcgan28", latent_dim=8)
+    gan = kzoo.AdversarialModel(generator, critic, seed=0)
+    gan.compile()
+    with pytest.raises(ValueError, match="AdversarialModel.fit: x holds NaN"):
+        gan.fit(images, batch_size=4, verbose=0)
+    assert _unchanged(before, vae)
+
+
+def test_a_nan_batch_from_a_pipeline_stops_training_and_names_the_data():
+    import tensorflow as tf
+
+    from kzoo.checkpoint import StopOnNonFinite, describe_failure
+    images = np.full((8, 28, 28, 1), np.nan, "float32")
+    vae = kzoo.VAE.from_design("mlp256", seed=0)
+    vae.compile()
+    guard = StopOnNonFinite()
+    vae.fit(tf.data.Dataset.from_tensor_slices(images).batch(4), epochs=1, verbose=0, callbacks=[guard])
+    assert guard.failure["step"] == 1
+    assert "data holds NaN or infinite values" in describe_failure(guard.failure, None)
+
+
+def test_a_dataset_smaller_than_one_batch():
+    from kzoo import datasets
+    with pytest.raises(ValueError, match=r"100 training examples make no full batch of 128; lower the batch size"):
+        datasets.training_stream("mnist", 128, take=100)

@@ -151,27 +151,33 @@ def test_imagenet_backend_is_labelled_not_comparable(monkeypatch):
     assert extractor(images[:3]).shape == (3, 2048) and not extractor.comparable
 
 
-def test_shipped_classifier_weights_are_package_data_and_verified(tmp_path):
-    """The classifiers load from the installed package (not the repository's folders), and a damaged copy is
-    refused by the SHA-256 of its weights."""
+def test_shipped_classifier_weights_are_package_data_and_verified(tmp_path, monkeypatch):
+    """The classifiers load from the installed package (not the repository's folders) through the asset store,
+    and a damaged copy is refused by its SHA-256, naming the fix."""
     import shutil
 
     import kzoo
-    path = clf.shipped_weights("mnist")
+    from kzoo import assets
+    from kzoo.assets import sources
+    path = assets.path("classifier_mnist")
     assert pathlib_parents(path)[0].name == "assets" and pathlib_parents(path)[1] == pathlib_parents(kzoo.__file__)[0]
     with pytest.raises(ValueError, match="ships domain classifiers for fashion_mnist, mnist"):
         clf.DomainClassifier.load("cifar10")
-    copy = tmp_path / "assets" / "classifier_mnist.weights.h5"
-    copy.parent.mkdir()
+    package = tmp_path / "package"
+    copy = package / "assets" / "classifier_mnist.weights.h5"
+    copy.parent.mkdir(parents=True)
     shutil.copy(path, copy)
     damaged = clf.build_classifier()
     damaged.load_weights(copy)
     damaged.layers[-1].bias.assign(damaged.layers[-1].bias + 1e-3)
     damaged.save_weights(copy)
-    import unittest.mock
-    with unittest.mock.patch.object(clf, "shipped_weights", lambda dataset: copy):
-        with pytest.raises(ValueError, match="damaged"):
-            clf.DomainClassifier.load("mnist")
+    monkeypatch.setenv("KZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sources, "package_file", lambda relative: package / relative)
+    with pytest.raises(assets.AssetNotFoundError, match="damaged.*reinstall kzoo"):
+        clf.DomainClassifier.load("mnist")
+    # A verified copy in KZOO_HOME/weights is used before the package's.
+    shutil.copy(path, (tmp_path / "home" / "weights").mkdir(parents=True) or tmp_path / "home" / "weights" / copy.name)
+    assert clf.DomainClassifier.load("mnist").model.count_params() == damaged.count_params()
 
 
 def pathlib_parents(path):

@@ -8,7 +8,7 @@ from kzoo import presets
 from kzoo.models import AdversarialModel, CriticVAE
 from kzoo.networks import build_gan_networks
 
-GAN_PRESETS = sorted(n for n, p in presets.PRESETS.items() if p["family"] == "gan")
+GAN_PRESETS = sorted(n for n, p in presets.PRESETS.items() if p.family == "gan")
 SHAPES = {"dcgan64": (64, 64, 3)}
 
 

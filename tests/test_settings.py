@@ -13,7 +13,7 @@ def test_settings_change_the_preset_and_refuse_unknown_keys_and_wrong_types():
                                               "model.n_critic=3", "model.generator_ema=0.99"])
     assert preset["model"]["latent_dim"] == 16 and preset["optimizer"]["g"]["learning_rate"] == 2e-4
     assert preset["optimizer"]["d"]["learning_rate"] == 1e-4 and preset["model"]["n_critic"] == 3
-    assert preset["model"]["generator_ema"] == 0.99 and presets.PRESETS["wgan_gp_fashion"]["model"]["latent_dim"] == 100
+    assert preset["model"]["generator_ema"] == 0.99 and presets.PRESETS["wgan_gp_fashion"].model.latent_dim == 100
     assert applied == {"model.latent_dim": 16, "optimizer.g.learning_rate": 2e-4, "model.n_critic": 3,
                        "model.generator_ema": 0.99}
     with pytest.raises(ValueError, match=r"no setting 'model.latent_size'; the settings are: .*model.latent_dim"):
@@ -42,3 +42,50 @@ def test_a_run_records_its_settings_builds_them_and_refuses_a_changed_one_by_nam
                        settings=["model.latent_dim=8", "model.beta=0.5"])
     assert cli.main(args + ["--set", "model.latent_size=4"]) == 2
     assert "the settings are:" in capsys.readouterr().err
+
+
+def test_presets_are_typed_and_every_field_is_checked():
+    """Each preset is a `Preset` whose model settings are its family's dataclass; its dict form (what a run
+    records) round-trips, and out-of-range values and unknown keys are refused with the valid choices."""
+    for name, typed in presets.PRESETS.items():
+        assert isinstance(typed.model, presets.MODEL_SETTINGS[typed.family])
+        assert presets.Preset.from_dict(name, typed.to_dict()) == typed
+        assert presets.get(name) == typed.to_dict() and presets.get(name) is not presets.get(name)
+    cases = [
+        ("vae_conv_fashion", "model.latent_dim=0", r"model.latent_dim: must be a positive integer, got 0"),
+        ("vae_conv_fashion", "model.design=conv64", r"model.design: unknown value 'conv64'; choose one of conv28"),
+        ("vae_conv_fashion", "model.reconstruction=l1", r"choose one of bce, mse"),
+        ("vae_conv_fashion", "model.beta=0", r"model.beta: the KL weight must be a number above 0"),
+        ("vae_conv_fashion", "optimizer.learning_rate=-0.001", r"optimizer.learning_rate: must be above 0"),
+        ("vae_conv_fashion", "optimizer.class_name=Adamm", r"'Adamm' is not a keras.optimizers class"),
+        ("vae_conv_fashion", "epochs=0", r"epochs: must be a positive integer"),
+        ("dcgan_fashion", "model.loss=wasserstien", r"model.loss: unknown value .*wasserstein, hinge"),
+        ("dcgan_fashion", "model.generator_ema=1.5", r"decay between 0 and 1"),
+        ("wgan_gp_fashion", "model.n_critic=0", r"model.n_critic: must be a positive integer"),
+        ("wgan_gp_fashion", 'model.lipschitz={"class_name": "Spectral"}', r"model.lipschitz"),
+    ]
+    for name, setting, message in cases:
+        with pytest.raises(ValueError, match=message):
+            presets.apply_settings(presets.get(name), [setting])
+    with pytest.raises(ValueError, match=r"unknown setting lr; the valid ones are family, model, optimizer"):
+        presets.Preset.from_dict("mine", dict(presets.get("vae_conv_fashion"), lr=1e-3))
+    with pytest.raises(ValueError, match=r"unknown setting model.latent; the valid ones are model.design"):
+        presets.Preset.from_dict("mine", dict(presets.get("vae_conv_fashion"), model={"design": "conv28",
+                                                                                         "latent": 2}))
+    with pytest.raises(ValueError, match="epochs: must be a positive integer"):
+        presets.get("dcgan_fashion", epochs=0)
+
+
+def test_run_settings_are_checked_before_anything_is_written(tmp_path):
+    for options, message in (({"take": 0}, "take must be an integer of at least 1"),
+                             ({"seed": -1}, "seed must be an integer of at least 0"),
+                             ({"precision": "float64"}, "precision 'float64' is unknown; choose one of auto"),
+                             ({"strategy": "tpu_pod"}, "strategy 'tpu_pod' is unknown"),
+                             ({"checkpoint_every": 0}, "checkpoint_every must be"),
+                             ({"fid_samples": 1}, "fid_samples must be"),
+                             ({"verbose": 3}, "verbose must be")):
+        with pytest.raises(ValueError, match=message):
+            training.train("vae_conv_mnist", tmp_path / "run", **options)
+    with pytest.raises(TypeError, match="unknown option epoch; the options are dataset, epochs"):
+        training.train("vae_conv_mnist", tmp_path / "run", epoch=3)
+    assert not (tmp_path / "run").exists()

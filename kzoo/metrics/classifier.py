@@ -12,17 +12,8 @@ from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_dist
 from kzoo.metrics.inception_score import score_from_probabilities
 
 FEATURE_LAYER = "features"
-# The shipped classifiers' weights are package data (kzoo/assets/), verified by the SHA-256 of their values.
-CLASSIFIER_SHA256 = {
-    "mnist": "fbc333962d4a14687a7fe5abe39d85b000deb865763513a2286d71a7c936c534",
-    "fashion_mnist": "62ee61b992906fb25eba662f039416c640d5742f472b5dc39a31ab18dbdc4f44",
-}
-
-
-def shipped_weights(dataset) -> pathlib.Path:
-    """The path of the shipped classifier weights for `dataset`, inside the installed package."""
-    import importlib.resources
-    return pathlib.Path(str(importlib.resources.files("kzoo") / "assets" / f"classifier_{dataset}.weights.h5"))
+# The shipped classifiers are the assets ``classifier_<dataset>`` (kzoo.assets): package data, verified by SHA-256.
+SHIPPED = ("mnist", "fashion_mnist")
 
 
 def build_classifier(num_classes=10, image_shape=(28, 28, 1)):
@@ -81,22 +72,20 @@ class DomainClassifier:
     def load(cls, dataset, path=None):
         """The shipped classifier of `dataset` (mnist, fashion_mnist), or the weights file `path` (a
         `.weights.h5` written by `kzoo classifier`). Shipped weights are checked against their SHA-256."""
-        from kzoo.results import weights_sha256
         if path is None:
-            if dataset not in CLASSIFIER_SHA256:
-                raise ValueError(f"kzoo ships domain classifiers for {', '.join(sorted(CLASSIFIER_SHA256))}, not "
+            if dataset not in SHIPPED:
+                raise ValueError(f"kzoo ships domain classifiers for {', '.join(sorted(SHIPPED))}, not "
                                  f"{dataset!r}; train one with `kzoo classifier --dataset NAME --out DIR` and pass "
                                  "its weights file.")
-            path = shipped_weights(dataset)
+            from kzoo import assets
+            path = assets.path(f"classifier_{dataset}")  # verified: a damaged file is refused
         path = pathlib.Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"no domain classifier weights at {path}: reinstall kzoo, or retrain them with "
-                                    f"`kzoo classifier --dataset {dataset}`.")
+            raise FileNotFoundError(f"no domain classifier weights at {path}: retrain them with "
+                                    f"`kzoo classifier --dataset {dataset}`, or leave out the path for the shipped "
+                                    "ones.")
         model = build_classifier()
         model.load_weights(path)
-        expected = CLASSIFIER_SHA256.get(dataset) if path == shipped_weights(dataset) else None
-        if expected and weights_sha256(model) != expected:
-            raise ValueError(f"{path} is damaged (its weights' SHA-256 is not the shipped one); reinstall kzoo.")
         return cls(model)
 
     def outputs(self, images, batch_size=1000):

