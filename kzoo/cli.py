@@ -198,8 +198,9 @@ def build_parser():
                           help="a model name (`kzoo models`), a .keras file or a run folder holding model.keras")
     evaluate.add_argument("--dataset", default="fashion_mnist", help="the real data to compare with")
     evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--metrics", default="fid,kid,coverage,diversity",
-                          help="comma-separated: fid, kid, is, classifier, coverage, diversity")
+    evaluate.add_argument("--metrics", default="fid,kid,prdc,coverage,diversity",
+                          help="comma-separated: fid, kid, prdc (precision, recall, density, coverage of the "
+                               "Inception features), is, classifier, coverage (per class), diversity")
     evaluate.add_argument("--num-samples", type=int, default=10000, help="generated (and real) images")
     evaluate.add_argument("--network", default="fid_inception",
                           help="fid_inception (the reference, offline) or imagenet_inception (online, not comparable)")

@@ -1,14 +1,15 @@
-"""Lipschitz strategies for critics: none, weight clipping, gradient penalty.
+"""Lipschitz strategies for critics: none, weight clipping, gradient penalty, R1, spectral normalisation.
 
-A strategy adds a `penalty` to the critic loss and acts `after_update` on the critic's weights. Strategies
-are registered Keras serialisables, so a model that holds one keeps it through `.keras` save/load;
-`get("clip")`, `get("gp")`, `get(None)` build the published defaults.
+A strategy may `prepare` the critic when the model is made (spectral normalisation wraps its layers), adds a
+`penalty` to the critic loss, and acts `after_update` on the critic's weights. Strategies are registered Keras
+serialisables, so a model that holds one keeps it through `.keras` save/load; `get("clip")`, `get("gp")`,
+`get("r1")`, `get("spectral")`, `get(None)` build the published defaults.
 """
 
 import keras
 from keras import ops
 
-from kzoo.losses.penalties import gradient_penalty
+from kzoo.losses.penalties import gradient_penalty, r1_penalty
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -33,6 +34,10 @@ class NoLipschitz:
 
     name = "none"
     has_penalty = False
+
+    def prepare(self, critic):
+        """The critic this strategy trains (the same one, except for strategies that change its layers)."""
+        return critic
 
     def penalty(self, critic, real, fake, seed=None):
         return ops.zeros((), "float32")
@@ -90,7 +95,51 @@ class GradientPenalty(NoLipschitz):
         return {"weight": self.weight}
 
 
-_BY_NAME = {"none": NoLipschitz, "clip": WeightClipping, "gp": GradientPenalty}
+@keras.saving.register_keras_serializable(package="kzoo")
+class R1Penalty(GradientPenalty):
+    """Add `weight / 2 * E[||grad f(x)||^2]` on real images (Mescheder et al. 2018), no constraint."""
+
+    name = "r1"
+
+    def penalty(self, critic, real, fake, seed=None):
+        return r1_penalty(critic, real, weight=self.weight)
+
+
+_KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense, keras.layers.Embedding)
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class SpectralNormalization(NoLipschitz):
+    """Divide every kernel of the critic by its largest singular value (Miyato et al. 2018), estimated by
+    `power_iterations` steps of power iteration per training call: `keras.layers.SpectralNormalization` wraps each
+    convolution, dense and embedding layer when the model is made (`prepare`). No penalty, no clipping."""
+
+    name = "spectral"
+
+    def __init__(self, power_iterations=1):
+        if int(power_iterations) < 1:
+            raise ValueError(f"power_iterations must be at least 1, got {power_iterations}.")
+        self.power_iterations = int(power_iterations)
+
+    def prepare(self, critic):
+        if any(isinstance(layer, keras.layers.SpectralNormalization) for layer in critic.layers):
+            return critic  # already wrapped (a model restored from its config)
+
+        def clone(layer):
+            copy = layer.__class__.from_config(layer.get_config())
+            if isinstance(layer, _KERNEL_LAYERS):
+                return keras.layers.SpectralNormalization(copy, power_iterations=self.power_iterations,
+                                                          name=f"spectral_{layer.name}")
+            return copy
+
+        return keras.models.clone_model(critic, clone_function=clone)
+
+    def get_config(self):
+        return {"power_iterations": self.power_iterations}
+
+
+_BY_NAME = {"none": NoLipschitz, "clip": WeightClipping, "gp": GradientPenalty, "r1": R1Penalty,
+            "spectral": SpectralNormalization}
 
 
 def get(identifier):

@@ -113,3 +113,22 @@ def test_a_dataset_smaller_than_one_batch():
     from kzoo import datasets
     with pytest.raises(ValueError, match=r"100 training examples make no full batch of 128; lower the batch size"):
         datasets.training_stream("mnist", 128, take=100)
+
+
+def test_the_documented_messages_are_what_the_code_says():
+    """docs/errors.md renders results/error_messages.json; each recorded mistake still gets that error."""
+    import importlib.util
+    import pathlib
+
+    from kzoo import results
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("error_messages", repo / "tools" / "error_messages.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    recorded = results.read(repo / "results" / "error_messages.json")["results"]["tables"]["messages"]["rows"]
+    cases = tool.cases()
+    assert [mistake for mistake, _ in cases] == [row[0] for row in recorded], "run python tools/error_messages.py"
+    for (mistake, call), row in zip(cases, recorded):
+        kind, message = tool.run_case(call)
+        assert kind is not None and kind.endswith("Error"), mistake
+        assert [mistake, kind, message] == row, f"{mistake}: run python tools/error_messages.py"

@@ -101,12 +101,14 @@ def test_evaluate_cli_writes_a_report(tmp_path):
     model = presets.build_model(presets.get("dcgan_fashion"), image_shape=(28, 28, 1), seed=0)
     model.save(tmp_path / "model.keras")
     out = tmp_path / "report.json"
-    assert cli.main(["evaluate", "--model", str(tmp_path), "--dataset", "fashion_mnist", "--metrics",
-                     "fid,kid,coverage,diversity", "--num-samples", "20", "--out", str(out)]) == 0
+    assert cli.main(["evaluate", "--model", str(tmp_path), "--dataset", "fashion_mnist",  # the default metrics
+                     "--num-samples", "20", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["network"] == "fid_inception" and report["comparable_with_published"] is True
     assert report["fid"] > 50 and report["num_generated"] == 20  # an untrained generator is far from the data
     assert {"kid_mean", "kid_std", "classifier_fid", "classifier_score_mean", "coverage", "diversity"} <= set(report)
+    assert set(report["prdc"]) == {"precision", "recall", "density", "coverage", "k_precision_recall",
+                                   "k_density_coverage"} and report["prdc"]["precision"] < 0.5
     assert cli.main(["evaluate", "--model", str(tmp_path / "missing.keras")]) == 2
 
 

@@ -89,3 +89,23 @@ def test_run_settings_are_checked_before_anything_is_written(tmp_path):
     with pytest.raises(TypeError, match="unknown option epoch; the options are dataset, epochs"):
         training.train("vae_conv_mnist", tmp_path / "run", epoch=3)
     assert not (tmp_path / "run").exists()
+
+
+def test_sweep_aggregates_each_value_over_seeds_and_refuses_a_bad_key(tmp_path):
+    """examples/sweep.py: per value, the mean and sample standard deviation over seeds; a key the preset does not
+    have fails before any training."""
+    import importlib.util
+    import pathlib
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    rows = [{"value": "2", "seed": 0, "classifier_fid": 10.0, "wall_time_s": 1.0},
+            {"value": "2", "seed": 1, "classifier_fid": 14.0, "wall_time_s": 3.0},
+            {"value": "8", "seed": 0, "classifier_fid": 5.0, "wall_time_s": 2.0}]
+    table = sweep.aggregate(rows, ["2", "8"])
+    assert table["2"]["classifier_fid"] == {"mean": 12.0, "std": pytest.approx(8 ** 0.5), "values": [10.0, 14.0]}
+    assert table["8"]["classifier_fid"]["std"] is None and "test_loss" not in table["2"]
+    with pytest.raises(ValueError, match="no setting 'model.latent_size'"):
+        sweep.main(["--preset", "vae_conv_fashion", "--set", "model.latent_size=2,8", "--runs", str(tmp_path)])
+    assert not any(tmp_path.iterdir())

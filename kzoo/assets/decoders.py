@@ -17,6 +17,7 @@ import io
 import os
 import pathlib
 import pickle
+import re
 import zipfile
 import zlib
 
@@ -208,6 +209,7 @@ def read_folder(path: os.PathLike, image_size: int = 64) -> np.ndarray:
             decoded = tf.io.decode_image(file.read_bytes(), expand_animations=False).numpy()
         except (tf.errors.InvalidArgumentError, OSError) as e:
             reason = e.message.splitlines()[0] if hasattr(e, "message") else str(e)
+            reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]", "", reason)  # TensorFlow's op context
             unreadable.append(f"{file} ({reason})")
             continue
         rgb = to_rgb(decoded)

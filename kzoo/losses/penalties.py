@@ -1,4 +1,5 @@
-"""The gradient penalty of WGAN-GP (Gulrajani et al. 2017)."""
+"""Gradient penalties of critics: WGAN-GP's on interpolates (Gulrajani et al. 2017) and R1 on real data
+(Mescheder et al. 2018)."""
 
 import tensorflow as tf
 from keras import ops
@@ -29,3 +30,18 @@ def gradient_penalty(critic, real, fake, seed=None, weight=10.0, training=True):
     grads = tape.gradient(scores, interpolates)
     norms = ops.sqrt(ops.sum(ops.square(ops.reshape(grads, (batch, -1))), axis=1) + NORM_EPSILON)
     return weight * ops.mean(ops.square(norms - 1.0))
+
+
+def r1_penalty(critic, real, weight=10.0, training=True):
+    """`weight / 2 * mean_i ||grad_x f(x_i)||^2` at the real images `x_i` (R1, Mescheder et al. 2018).
+
+    It pulls the critic's gradient on the data towards zero, so near equilibrium the generator is not pushed off
+    the data manifold. Call it inside the critic's gradient tape; the critic must treat examples independently.
+    """
+    real = ops.cast(real, "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = ops.cast(critic(real, training=training), "float32")
+    grads = tape.gradient(scores, real)
+    squared_norms = ops.sum(ops.square(ops.reshape(grads, (ops.shape(real)[0], -1))), axis=1)
+    return 0.5 * weight * ops.mean(squared_norms)

@@ -61,14 +61,16 @@ def fid(images_a, images_b, network="fid_inception", progress=False):
 
 def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples=10000, metrics=("fid",),
                        network="fid_inception", num_real=None, seed=0, progress=True, batch_size=250):
-    """FID and/or KID of `num_samples` generated images against the first `num_real` (default: the same
-    number) images of `dataset`/`split`. Returns a report dict that names the network and its comparability."""
+    """FID, KID and/or `prdc` (precision, recall, density, coverage: `kzoo.metrics.manifold`) of `num_samples`
+    generated images against the first `num_real` (default: the same number) images of `dataset`/`split`, all
+    from one pass of the feature network over each set. Returns a report dict that names the network and its
+    comparability."""
     metrics = tuple(metrics)
-    unknown = set(metrics) - {"fid", "kid"}
+    unknown = set(metrics) - set(FEATURE_METRICS)
     if unknown:
-        raise ValueError(f"evaluate_generator computes fid and kid; got {sorted(unknown)}.")
+        raise ValueError(f"evaluate_generator computes {', '.join(FEATURE_METRICS)}; got {sorted(unknown)}.")
     num_real = num_real or num_samples
-    keep = "kid" in metrics
+    keep = "kid" in metrics or "prdc" in metrics
     real, real_features = real_statistics(dataset, split, num_real, network, keep_features=keep, progress=progress)
     fake = GaussianStatistics()
     fake_features = run_extractor(get_extractor(network), generated_batches(model, num_samples, batch_size, seed),
@@ -82,17 +84,22 @@ def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples
         report["fid"] = frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance)
     if "kid" in metrics:
         report["kid_mean"], report["kid_std"] = kid_from_features(real_features, fake_features, seed=seed)
+    if "prdc" in metrics:
+        from kzoo.metrics.manifold import precision_recall_density_coverage
+        report["prdc"] = precision_recall_density_coverage(real_features, fake_features)
     return report
 
 
-EVALUATE_METRICS = ("fid", "kid", "is", "classifier", "coverage", "diversity")
+FEATURE_METRICS = ("fid", "kid", "prdc")
+EVALUATE_METRICS = ("fid", "kid", "prdc", "is", "classifier", "coverage", "diversity")
 
 
 def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples=10000, split="test",
                    network="fid_inception", seed=0, progress=True):
     """Everything `kzoo evaluate` reports, as one dict.
 
-    - ``fid``, ``kid``: against the first `num_samples` images of `dataset`/`split`, with `network`;
+    - ``fid``, ``kid``, ``prdc``: against the first `num_samples` images of `dataset`/`split`, with `network`
+      (``prdc``: improved precision and recall, k = 3, and density and coverage, k = 5, under ``report["prdc"]``);
     - ``is``: the ImageNet Inception Score (needs `network="imagenet_inception"`: the reference FID network has
       no classifier head), NOT comparable with published IS values;
     - ``classifier`` / ``coverage``: classifier FID, classifier score and per-class coverage, with kzoo's domain
@@ -106,7 +113,7 @@ def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {', '.join(EVALUATE_METRICS)}.")
     report = {"dataset": dataset, "split": split, "num_samples": num_samples, "seed": seed}
-    inception_metrics = [m for m in metrics if m in ("fid", "kid")]
+    inception_metrics = [m for m in metrics if m in FEATURE_METRICS]
     if inception_metrics:
         report.update(evaluate_generator(model, dataset, split, num_samples, inception_metrics, network,
                                          seed=seed, progress=progress))

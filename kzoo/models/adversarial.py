@@ -51,7 +51,7 @@ class AdversarialModel(CheckedInputs, keras.Model):
         generator: model mapping `z` (`[B, latent_dim]`) to images in `pixel_range`.
         discriminator: model mapping images to one raw output per image (a logit or a critic score).
         loss: a loss pair name (`minimax`, `non_saturating`, `wasserstein`, `hinge`, `least_squares`).
-        lipschitz: `None`, `"clip"`, `"gp"` or a strategy from `kzoo.constraints`.
+        lipschitz: `None`, `"clip"`, `"gp"`, `"r1"`, `"spectral"` or a strategy from `kzoo.constraints`.
         n_critic: critic updates per generator update.
         seed: seed of the noise.
         generator_ema: `None`, or the decay of an exponential moving average of the generator's weights
@@ -72,6 +72,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
         if generator_ema is not None and not 0.0 < float(generator_ema) < 1.0:
             raise ValueError(f"generator_ema is the decay of a moving average, between 0 and 1 (e.g. 0.999), or "
                              f"None for no averaging; got {generator_ema}.")
+        lipschitz = constraints.get(lipschitz)
+        discriminator = lipschitz.prepare(discriminator)  # spectral normalisation wraps the critic's layers
         out_shape = tuple(discriminator.outputs[0].shape[1:])
         if out_shape != (1,):
             raise ValueError(f"the discriminator must output one value per image, shape (batch, 1); "
@@ -89,7 +91,7 @@ class AdversarialModel(CheckedInputs, keras.Model):
             self.averaged_generator.set_weights(generator.get_weights())
             self.averaged_generator.trainable = False  # moved by `_update_average`, never by an optimizer
         self.loss_pair = get_loss_pair(loss)
-        self.lipschitz = constraints.get(lipschitz)
+        self.lipschitz = lipschitz
         self.n_critic = int(n_critic)
         self.seed = knoise.resolve_seed(seed)
         self.pixel_range = tuple(float(v) for v in pixel_range)

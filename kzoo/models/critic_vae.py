@@ -44,9 +44,9 @@ class CriticVAE(VAE):
         if tuple(latent_critic.inputs[0].shape[1:]) != (self.latent_dim,):
             raise ValueError(f"the latent critic takes inputs of shape {tuple(latent_critic.inputs[0].shape[1:])}; "
                              f"the latent codes have shape ({self.latent_dim},).")
-        self.latent_critic = latent_critic
-        self.critic_weight = float(critic_weight)
         self.lipschitz = constraints.get(lipschitz)
+        self.latent_critic = self.lipschitz.prepare(latent_critic)
+        self.critic_weight = float(critic_weight)
         self.n_critic = int(n_critic)
         self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein")
         self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
