@@ -16,7 +16,8 @@ class SampleGrid(keras.callbacks.Callback):
 
     The noise is drawn once (from `seed`), so grids of different epochs show the same vectors' evolution.
     With `log_dir`, each grid is also written as a TensorBoard image (tag `samples`, step = epoch).
-    Works with any model that has `latent_dim`, `generate(z)` and `pixel_range`.
+    Works with any model that has `latent_dim`, `generate(z)` and `pixel_range`; for a class-conditional model
+    (`num_classes`) each row is one class, 0 at the top, with `num_images // num_classes` images per row.
     """
 
     def __init__(self, out_dir, num_images=64, seed=0, every=1, pattern="epoch_{epoch:03d}.png", log_dir=None):
@@ -24,22 +25,30 @@ class SampleGrid(keras.callbacks.Callback):
         self.out_dir = pathlib.Path(out_dir)
         self.num_images, self.seed, self.every, self.pattern = num_images, seed, every, pattern
         self.log_dir = log_dir
-        self.z = None
+        self.z = self.labels = None
+        self.ncols = None
 
     def on_train_begin(self, logs=None):
         rng = np.random.default_rng(self.seed)
-        self.z = rng.standard_normal((self.num_images, self.model.latent_dim)).astype(np.float32)
+        classes = getattr(self.model, "num_classes", None)
+        count = self.num_images
+        if classes:
+            self.ncols = max(1, self.num_images // classes)
+            self.labels = np.repeat(np.arange(classes), self.ncols).astype(np.int32)
+            count = len(self.labels)
+        self.z = rng.standard_normal((count, self.model.latent_dim)).astype(np.float32)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:
             self.save(epoch + 1)
 
     def save(self, epoch):
-        images = to_uint8(np.asarray(self.model.generate(self.z)), self.model.pixel_range)
+        generated = self.model.generate(self.z) if self.labels is None else self.model.generate(self.z, self.labels)
+        images = to_uint8(np.asarray(generated), self.model.pixel_range)
         path = self.out_dir / self.pattern.format(epoch=epoch)
-        visualize.save_grid(path, images)
+        visualize.save_grid(path, images, ncols=self.ncols)
         if self.log_dir is not None:
-            write_tensorboard_image(self.log_dir, "samples", visualize.image_grid(images), epoch)
+            write_tensorboard_image(self.log_dir, "samples", visualize.image_grid(images, ncols=self.ncols), epoch)
         return path
 
 
@@ -107,6 +116,9 @@ def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10):
     else:
         z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
         to_images = model.generate
+        if getattr(model, "num_classes", None):  # row i keeps class i (mod K)
+            labels = np.repeat(np.arange(rows) % model.num_classes, steps).astype(np.int32)
+            to_images = lambda path: model.generate(path, labels)  # noqa: E731
     path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
     return np.asarray(to_images(path))
 

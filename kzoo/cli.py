@@ -41,11 +41,35 @@ def _sample(args):
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}.")
     model = load_generator(args.model)
-    z = np.random.default_rng(args.seed).standard_normal((args.n, model.latent_dim)).astype(np.float32)
-    images = to_uint8(np.asarray(model.generate(z)), model.pixel_range)
+    classes = getattr(model, "num_classes", None)
+    columns = args.columns
+    if args.labels is not None:
+        if not classes:
+            raise ValueError(f"{args.model} is unconditional: it takes no --labels.")
+        try:
+            wanted = [int(v) for v in args.labels.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"--labels takes class numbers separated by commas (e.g. 0,7,9); got {args.labels!r}.") \
+                from None
+        if not wanted or min(wanted) < 0 or max(wanted) >= classes:
+            raise ValueError(f"--labels must be classes in [0, {classes}); got {args.labels!r}.")
+        per_class = max(1, args.n // len(wanted))  # one row per requested class
+        labels = np.repeat(np.asarray(wanted, np.int32), per_class)
+        columns = columns or per_class
+    elif classes:  # every class, one row each
+        per_class = max(1, args.n // classes)
+        labels = np.repeat(np.arange(classes, dtype=np.int32), per_class)
+        columns = columns or per_class
+    else:
+        labels = None
+    count = args.n if labels is None else len(labels)
+    z = np.random.default_rng(args.seed).standard_normal((count, model.latent_dim)).astype(np.float32)
+    generated = model.generate(z) if labels is None else model.generate(z, labels)
+    images = to_uint8(np.asarray(generated), model.pixel_range)
     out = pathlib.Path(args.out)
-    visualize.save_grid(out, images, ncols=args.columns)
-    print(f"kzoo: {args.n} samples from {args.model} written to {out}")
+    visualize.save_grid(out, images, ncols=columns)
+    rows = "" if labels is None else f" (one row per class: {', '.join(map(str, dict.fromkeys(labels.tolist())))})"
+    print(f"kzoo: {count} samples from {args.model} written to {out}{rows}")
 
 
 def _export(args):
@@ -177,7 +201,9 @@ def build_parser():
     sample.add_argument("-n", type=int, default=64, help="number of images")
     sample.add_argument("--out", required=True, help="PNG file to write")
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--columns", type=int, help="grid columns (default: square)")
+    sample.add_argument("--columns", type=int, help="grid columns (default: square, or one row per class)")
+    sample.add_argument("--labels", help="class-conditional models: the classes to draw, e.g. 0,7,9 (one row each; "
+                                         "default: every class)")
     sample.set_defaults(func=_sample)
 
     export = sub.add_parser("export", help="export a trained model as a SavedModel with serving endpoints")

@@ -105,14 +105,16 @@ class R1Penalty(GradientPenalty):
         return r1_penalty(critic, real, weight=self.weight)
 
 
-_KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense, keras.layers.Embedding)
+# Not Embedding: Keras's wrapper casts a layer's output to its input dtype, which for integer labels cuts the
+# gradient; the projection discriminator's label embedding is a Dense on one-hot labels for that reason.
+_KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class SpectralNormalization(NoLipschitz):
     """Divide every kernel of the critic by its largest singular value (Miyato et al. 2018), estimated by
     `power_iterations` steps of power iteration per training call: `keras.layers.SpectralNormalization` wraps each
-    convolution, dense and embedding layer when the model is made (`prepare`). No penalty, no clipping."""
+    convolution and dense layer when the model is made (`prepare`). No penalty, no clipping."""
 
     name = "spectral"
 

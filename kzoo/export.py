@@ -4,12 +4,15 @@
 one endpoint per capability of the model:
 
 - ``generate(z)``: images in the model's pixel range from latent vectors `[N, latent_dim]` (every model);
+  ``generate(z, labels)`` for a class-conditional model (int32 labels `[N]`);
 - ``decode(z)``: Bernoulli means in [0, 1] (models with a decoder);
 - ``encode(x)``: ``{"mean", "log_var"}`` of the posterior (models with an encoder);
-- ``discriminate(x)``: D(x), a probability or a critic score (adversarial models).
+- ``discriminate(x)``: D(x), a probability or a critic score (adversarial models; ``discriminate(x, labels)`` when
+  conditional).
 
 Load it anywhere TensorFlow runs, without kzoo: ``tf.saved_model.load(out_dir).generate(z)``. The folder also
-holds ``kzoo.json`` (endpoints, latent size, image shape, pixel range). The export is written beside `out_dir`,
+holds ``kzoo.json`` (endpoints, latent size, image shape, pixel range, and the number of classes of a
+conditional model). The export is written beside `out_dir`,
 reloaded and checked against the Keras model, and only then moved into place: a failed export never replaces
 a good one.
 """
@@ -34,6 +37,11 @@ def serving_endpoints(model):
     endpoints = {}
     latent = tf.TensorSpec((None, model.latent_dim), tf.float32, name="z")
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="x")
+    if getattr(model, "num_classes", None):
+        labels = tf.TensorSpec((None,), tf.int32, name="labels")
+        endpoints["generate"] = (lambda z, y: model.generate(z, y), [latent, labels])
+        endpoints["discriminate"] = (lambda x, y: model.discriminate(x, y), [images, labels])
+        return endpoints
     endpoints["generate"] = (lambda z: model.generate(z), [latent])
     if hasattr(model, "decode"):
         endpoints["decode"] = (lambda z: model.decode(z), [latent])
@@ -48,9 +56,12 @@ def serving_endpoints(model):
 
 
 def manifest(model):
-    return {"class": type(model).__name__, "endpoints": sorted(serving_endpoints(model)),
+    info = {"class": type(model).__name__, "endpoints": sorted(serving_endpoints(model)),
             "latent_dim": int(model.latent_dim), "image_shape": [int(d) for d in model.image_shape],
             "pixel_range": [float(v) for v in model.pixel_range]}
+    if getattr(model, "num_classes", None):
+        info["num_classes"] = int(model.num_classes)
+    return info
 
 
 # Allowed difference between the SavedModel and the Keras model, |a - b| <= tol * (1 + |b|), by compute dtype: the
@@ -109,9 +120,10 @@ def check_export(model, loaded, atol=1e-5, count=4, seed=0):
     z = rng.standard_normal((count, model.latent_dim)).astype(np.float32)
     lo, hi = model.pixel_range
     x = rng.uniform(lo, hi, (count,) + tuple(model.image_shape)).astype(np.float32)
+    labels = np.arange(count, dtype=np.int32) % max(1, getattr(model, "num_classes", None) or 1)
     for name, (function, signature) in serving_endpoints(model).items():
-        inputs = z if signature[0].name == "z" else x
-        expected, got = function(inputs), getattr(loaded, name)(inputs)
+        inputs = [z if signature[0].name == "z" else x] + ([labels] if len(signature) == 2 else [])
+        expected, got = function(*inputs), getattr(loaded, name)(*inputs)
         for key in (sorted(expected) if isinstance(expected, dict) else [None]):
             e = np.asarray(expected[key] if key else expected)
             g = np.asarray(got[key] if key else got)
@@ -155,7 +167,14 @@ class SavedModelGenerator:
         info = json.loads(info_file.read_text())
         self.latent_dim, self.pixel_range = info["latent_dim"], tuple(info["pixel_range"])
         self.image_shape = tuple(info["image_shape"])
+        self.num_classes = info.get("num_classes")
         self._loaded = tf.saved_model.load(str(path))
 
-    def generate(self, z):
-        return self._loaded.generate(np.asarray(z, np.float32))
+    def generate(self, z, labels=None):
+        z = np.asarray(z, np.float32)
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError("this SavedModel is unconditional: generate(z) takes no labels.")
+            return self._loaded.generate(z)
+        labels = np.arange(len(z)) % self.num_classes if labels is None else np.asarray(labels)
+        return self._loaded.generate(z, labels.astype(np.int32))

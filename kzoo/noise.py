@@ -67,6 +67,16 @@ def uniform(shape, seed, minval=0.0, maxval=1.0):
     return keras.random.uniform(shape, minval, maxval, seed=seed)
 
 
+def categorical(batch, seed, probabilities):
+    """`batch` int32 class labels drawn with `probabilities` (`[K]`, summing to 1): the inverse CDF of a uniform
+    draw (`uniform`'s noise), so a `StepNoise` makes them replica-independent and resumable like the rest."""
+    probabilities = tf.convert_to_tensor(probabilities, tf.float32)
+    cdf = tf.math.cumsum(probabilities)
+    u = tf.reshape(uniform((batch,), seed), [-1]) * cdf[-1]
+    labels = tf.searchsorted(cdf, u, side="right", out_type=tf.int32)
+    return tf.minimum(labels, tf.shape(probabilities, out_type=tf.int32)[0] - 1)
+
+
 def resolve_seed(seed):
     """A model's noise seed: `seed`, or one drawn from Python's `random` (seeded by `keras.utils.set_random_seed`)
     and then kept in the model's config, so a saved model and a resumed run draw the same noise."""

@@ -70,11 +70,19 @@ class GANSettings:
     discriminator: dict
     latent_dim: int = 100
     generator_ema: float | None = None
+    num_classes: int | None = None
 
     def __post_init__(self):
         from kzoo.losses.adversarial import LOSS_PAIRS
         from kzoo.networks import GAN_DESIGNS
         _choice("model.design", self.design, tuple(GAN_DESIGNS))
+        if self.num_classes is not None:
+            if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
+                _fail("model.num_classes", f"a class-conditional model needs at least 2 classes (or null for an "
+                                           f"unconditional one); got {self.num_classes!r}.")
+            if not GAN_DESIGNS[self.design].conditional:
+                _fail("model.num_classes", f"design {self.design!r} has no class-conditional form; use one of "
+                                           f"{', '.join(n for n, d in GAN_DESIGNS.items() if d.conditional)}.")
         _choice("model.loss", self.loss, tuple(LOSS_PAIRS))
         _lipschitz("model.lipschitz", self.lipschitz)
         _positive_int("model.n_critic", self.n_critic)
@@ -112,7 +120,7 @@ MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVA
 # Optimizer slots per family: one optimizer spec, or one per network.
 OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic")}
 # Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
-_OMITTED_AT_DEFAULT = {"vae": ("beta",), "gan": ("generator_ema",), "critic_vae": ()}
+_OMITTED_AT_DEFAULT = {"vae": ("beta",), "gan": ("generator_ema", "num_classes"), "critic_vae": ()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,11 +230,13 @@ def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about, 
 
 
 def _gan(design, loss, lipschitz, n_critic, d_optimizer, g_optimizer, dataset, batch_size, epochs, about,
-         latent_dim=100, generator_ema=None, **discriminator):
+         latent_dim=100, generator_ema=None, num_classes=None, **discriminator):
     model = {"design": design, "latent_dim": latent_dim, "loss": loss, "lipschitz": lipschitz,
              "n_critic": n_critic, "discriminator": discriminator}
     if generator_ema is not None:  # only where used, so the other presets' run fingerprints stay as they were
         model["generator_ema"] = generator_ema
+    if num_classes is not None:
+        model["num_classes"] = num_classes
     return {
         "family": "gan",
         "model": model,
@@ -292,6 +302,15 @@ _SPECS = {
         "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "fashion_mnist", 128, 30,
         "DCGAN on Fashion-MNIST whose samples come from an exponential moving average of the generator's "
         "weights (decay 0.999; Yazici et al. 2019).", generator_ema=0.999),
+    "cdcgan_fashion": _gan(
+        "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "fashion_mnist", 128, 30,
+        "Class-conditional DCGAN on Fashion-MNIST: the dcgan_ema_fashion networks with a 50-d label embedding "
+        "joined to z and a projection discriminator (Miyato & Koyama 2018), averaged generator (decay 0.999).",
+        generator_ema=0.999, num_classes=10),
+    "cdcgan_mnist": _gan(
+        "dcgan28", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
+        "Class-conditional DCGAN on MNIST with the same settings as cdcgan_fashion.", generator_ema=0.999,
+        num_classes=10),
     "wgan_clip_fashion": _gan(
         "dcgan28", "wasserstein", {"class_name": "WeightClipping", "config": {"clip_value": 0.01}}, 5,
         _WGAN_RMSPROP, _WGAN_RMSPROP, "fashion_mnist", 64, 30,
@@ -444,8 +463,9 @@ def make_optimizer(spec):
     return keras.optimizers.get({"class_name": spec.pop("class_name"), "config": spec})
 
 
-def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False):
-    """The compiled model a preset describes, for images of `image_shape`.
+def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False, label_distribution=None):
+    """The compiled model a preset describes, for images of `image_shape` (a class-conditional GAN draws its fake
+    labels from `label_distribution`, uniform by default).
 
     Build it inside a strategy's `scope()` to distribute it; `sync_batch_norm` makes batch normalisation use
     global-batch statistics across replicas (`kzoo.distribute.synchronize_batch_norm`).
@@ -470,10 +490,13 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False):
         from kzoo.networks import build_gan_networks
         spec = preset["model"]
         generator, discriminator = networks(*build_gan_networks(spec["design"], spec["latent_dim"], image_shape,
+                                                                num_classes=spec.get("num_classes"),
                                                                 **spec["discriminator"]))
         lipschitz = constraints.get(spec["lipschitz"])
         model = AdversarialModel(generator, discriminator, loss=spec["loss"], lipschitz=lipschitz,
-                                 n_critic=spec["n_critic"], seed=seed, generator_ema=spec.get("generator_ema"))
+                                 n_critic=spec["n_critic"], seed=seed, generator_ema=spec.get("generator_ema"),
+                                 num_classes=spec.get("num_classes"),
+                                 label_distribution=label_distribution if spec.get("num_classes") else None)
         model.compile(d_optimizer=make_optimizer(preset["optimizer"]["d"]),
                       g_optimizer=make_optimizer(preset["optimizer"]["g"]))
         return model

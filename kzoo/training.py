@@ -216,11 +216,28 @@ class Run:
                 shutil.rmtree(self.write_dir, ignore_errors=True)
         return summary if self.chief else {"preset": self.name, "chief": False, "steps": summary["steps"]}
 
+    @property
+    def conditional(self):
+        return bool(self.preset["model"].get("num_classes"))
+
     def stream(self, start_step):
-        """The training stream from global step `start_step`, and the steps of one epoch."""
+        """The training stream from global step `start_step` (with labels for a conditional model), and the steps
+        of one epoch."""
         return datasets.training_stream(self.preset["dataset"], presets.pipeline_batch_size(self.preset),
                                         self.preset["pixel_range"], seed=self.settings.seed, take=self.settings.take,
-                                        start_step=start_step)
+                                        start_step=start_step, with_labels=self.conditional)
+
+    def label_distribution(self):
+        """The training labels' class frequencies (a conditional model draws its fakes' labels from them)."""
+        if not self.conditional:
+            return None
+        labels = datasets.load_arrays(self.preset["dataset"], "train").labels
+        labels = labels[:self.settings.take] if self.settings.take else labels
+        counts = np.bincount(labels, minlength=self.preset["model"]["num_classes"]).astype(np.float64)
+        if len(counts) > self.preset["model"]["num_classes"]:
+            raise ValueError(f"{self.preset['dataset']} has labels up to {len(counts) - 1}, but the model has "
+                             f"{self.preset['model']['num_classes']} classes: set model.num_classes={len(counts)}.")
+        return (counts / counts.sum()).tolist()
 
     def fit(self):
         probe, steps_per_epoch = self.stream(0)
@@ -228,8 +245,10 @@ class Run:
             if self.found:
                 model = keras.models.load_model(self.found[0] / "model.keras")
             else:
-                model = presets.build_model(self.preset, image_shape=tuple(probe.element_spec.shape[1:]),
-                                            seed=self.settings.seed, sync_batch_norm=self.settings.sync_batch_norm)
+                spec = probe.element_spec[0] if self.conditional else probe.element_spec
+                model = presets.build_model(self.preset, image_shape=tuple(spec.shape[1:]), seed=self.settings.seed,
+                                            sync_batch_norm=self.settings.sync_batch_norm,
+                                            label_distribution=self.label_distribution())
         callbacks = self._callbacks(steps_per_epoch)
         for phase_start, initial_epoch, steps, end_epoch in self._phases(steps_per_epoch):
             dataset, _ = self.stream(phase_start)

@@ -25,10 +25,10 @@ def run_model_saving_test(model, tmp_path, inputs, outputs_of):
     return loaded
 
 
-def run_fit_test(model, data, **fit_kwargs):
+def run_fit_test(model, data, labels=None, **fit_kwargs):
     """One step of `fit` changes the weights, runs the optimizer once and reports finite metrics."""
     before = [np.array(w) for w in model.trainable_weights]
-    history = model.fit(data, epochs=1, verbose=0, **fit_kwargs)
+    history = model.fit(data, labels, epochs=1, verbose=0, **fit_kwargs)
     after = [np.array(w) for w in model.trainable_weights]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "fit changed no weight"
     for name, values in history.history.items():

@@ -27,9 +27,12 @@ def test_gan_preset_fit_save_load_and_range(name, tmp_path):
     preset, model, shape = build(name)
     n_critic = preset["model"]["n_critic"]
     real = np.random.default_rng(0).uniform(-1, 1, (2 * n_critic, *shape)).astype("float32")
-    run_fit_test(model, real, batch_size=2 * n_critic)
+    conditional = bool(preset["model"].get("num_classes"))
+    labels = np.arange(2 * n_critic) % 10 if conditional else None  # a conditional model learns from (x, y)
+    run_fit_test(model, real, labels, batch_size=2 * n_critic)
     assert int(model.d_optimizer.iterations) == n_critic and int(model.optimizer.iterations) == 1
-    run_fit_test(model, tf.data.Dataset.from_tensor_slices(real).batch(2 * n_critic))
+    data = (real, labels) if conditional else real
+    run_fit_test(model, tf.data.Dataset.from_tensor_slices(data).batch(2 * n_critic))
     z = np.random.default_rng(1).standard_normal((4, model.latent_dim)).astype("float32")
     loaded = run_model_saving_test(model, tmp_path, z, generate)
     assert int(loaded.d_optimizer.iterations) == 2 * n_critic

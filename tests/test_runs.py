@@ -80,7 +80,9 @@ def test_checkpoint_keeps_only_complete_finite_states(tmp_path):
     (tmp_path / "ckpt" / ".tmp-ckpt-00000099-1").mkdir(parents=True)  # as a killed writer leaves it
     ckpt = checkpoint.RunCheckpoint(tmp_path / "ckpt", steps_per_epoch=8, every_steps=1)
     guard = checkpoint.StopOnNonFinite(steps_per_epoch=8)
-    model.fit(poisoned, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard, ckpt])
+    # A pipeline (arrays with NaN are refused before training: tests/test_errors.py).
+    model.fit(tf.data.Dataset.from_tensor_slices(poisoned).batch(8), epochs=2, shuffle=False, verbose=0,
+              callbacks=[guard, ckpt])
     assert guard.failure["step"] == 6 and "loss=nan" in guard.failure["values"]
     folder, state = checkpoint.latest(tmp_path / "ckpt")
     assert state["step"] == 5 and folder.name == "ckpt-00000005"

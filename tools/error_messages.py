@@ -101,8 +101,10 @@ def cases():
 
 
 def normalise(message):
-    """Temporary folders vary from run to run; the rest of a message must not."""
+    """Temporary folders, the checkout's path and KZOO_HOME vary from machine to machine; the rest must not."""
+    from kzoo.config import kzoo_home
     message = re.sub(r"(/[^\s:;,()']*)?/kzoo-errors-[^/\s:;,()']*", "<folder>", message)
+    message = message.replace(str(REPO), "<checkout>").replace(str(kzoo_home()), "<KZOO_HOME>")
     return " ".join(message.split())
 
 

@@ -162,7 +162,8 @@ def load(name: str, split: str = "train", batch_size: int = 128, pixel_range=(0.
 
 
 def training_stream(name: str, batch_size: int, pixel_range=(0.0, 1.0), seed: int = 0, take: int | None = None,
-                    start_step: int = 0, image_size: int | None = None, num_points: int = 10000):
+                    start_step: int = 0, image_size: int | None = None, num_points: int = 10000,
+                    with_labels: bool = False):
     """The training pipeline of `kzoo train`: an endless, seekable stream of full batches, and its epoch length.
 
     Returns ``(dataset, steps_per_epoch)``. Step ``s`` (of epoch ``s // steps_per_epoch``) holds examples
@@ -172,22 +173,27 @@ def training_stream(name: str, batch_size: int, pixel_range=(0.0, 1.0), seed: in
     `start_step` sees exactly the batches the interrupted run would have seen, and the stream is the same whether
     `fit` gives each batch to one device or splits it between replicas (the batching comes before the gather,
     so `tf.distribute` rebatching keeps every example's global index).
-    Datasets are held in memory (as uint8); scaling to `pixel_range` happens per batch.
+    Datasets are held in memory (as uint8); scaling to `pixel_range` happens per batch. With `with_labels`, the
+    elements are `(images, labels)` (int32), each label gathered with its image.
     """
     import tensorflow as tf
 
     pixel_range = check_pixel_range(pixel_range)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    images = load_arrays(name, "train", image_size=image_size, num_points=num_points, seed=seed).images
-    if take is not None:
-        images = images[:take]
+    arrays = load_arrays(name, "train", image_size=image_size, num_points=num_points, seed=seed)
+    images = arrays.images if take is None else arrays.images[:take]
+    if with_labels and arrays.labels is None:
+        raise ValueError(f"{name} has no labels, so a class-conditional model cannot train on it; choose a labelled "
+                         "dataset (mnist, fashion_mnist, tfds:NAME with a label feature).")
     count = len(images)
     steps_per_epoch = count // batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{name}: {count} training examples make no full batch of {batch_size}; "
                          "lower the batch size or use more data (take).")
     table = tf.constant(images)
+    if with_labels:
+        label_table = tf.constant(np.asarray(arrays.labels[:len(images)], np.int32))
     scale = (lambda x: tf.cast(x, tf.float32)) if name in TOY_SETS else scale_fn(pixel_range)
     usable = steps_per_epoch * batch_size
 
@@ -195,7 +201,8 @@ def training_stream(name: str, batch_size: int, pixel_range=(0.0, 1.0), seed: in
         epoch = positions[0] // usable
         order = tf.random.experimental.index_shuffle(positions % usable, tf.stack([tf.constant(seed, tf.int64), epoch]),
                                                      tf.cast(count - 1, tf.int64))
-        return scale(tf.gather(table, order))
+        batch = scale(tf.gather(table, order))
+        return (batch, tf.gather(label_table, order)) if with_labels else batch
 
     ds = tf.data.Dataset.counter(start=int(start_step) * batch_size, dtype=tf.int64)
     ds = ds.batch(batch_size, drop_remainder=True).map(gather, num_parallel_calls=tf.data.AUTOTUNE)

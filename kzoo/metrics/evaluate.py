@@ -91,7 +91,7 @@ def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples
 
 
 FEATURE_METRICS = ("fid", "kid", "prdc")
-EVALUATE_METRICS = ("fid", "kid", "prdc", "is", "classifier", "coverage", "diversity")
+EVALUATE_METRICS = ("fid", "kid", "prdc", "is", "classifier", "coverage", "class_fidelity", "diversity")
 
 
 def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples=10000, split="test",
@@ -104,7 +104,12 @@ def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples
       no classifier head), NOT comparable with published IS values;
     - ``classifier`` / ``coverage``: classifier FID, classifier score and per-class coverage, with kzoo's domain
       classifier for `dataset` (mnist, fashion_mnist);
+    - ``class_fidelity`` (class-conditional models; added to ``classifier``/``coverage`` for them): the share of
+      generated images the domain classifier assigns to the class asked for, overall and per class, with each
+      class's classifier FID;
     - ``diversity``: share of pairs of generated images with cosine similarity above 0.9.
+
+    A conditional model's images are of every class in turn (balanced, like the test sets).
     """
     from kzoo import datasets
     from kzoo.metrics.diversity import pairwise_cosine_summary
@@ -112,13 +117,18 @@ def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples
     unknown = set(metrics) - set(EVALUATE_METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {', '.join(EVALUATE_METRICS)}.")
+    conditional = bool(getattr(model, "num_classes", None))
+    if "class_fidelity" in metrics and not conditional:
+        raise ValueError("class_fidelity measures a class-conditional model; this model is unconditional.")
+    if conditional and ("classifier" in metrics or "coverage" in metrics) and "class_fidelity" not in metrics:
+        metrics += ("class_fidelity",)
     report = {"dataset": dataset, "split": split, "num_samples": num_samples, "seed": seed}
     inception_metrics = [m for m in metrics if m in FEATURE_METRICS]
     if inception_metrics:
         report.update(evaluate_generator(model, dataset, split, num_samples, inception_metrics, network,
                                          seed=seed, progress=progress))
     fakes = None
-    if any(m in metrics for m in ("is", "classifier", "coverage", "diversity")):
+    if any(m in metrics for m in ("is", "classifier", "coverage", "class_fidelity", "diversity")):
         fakes = np.concatenate(list(generated_batches(model, num_samples, seed=seed)))
     if "is" in metrics:
         from kzoo.metrics.inception_score import score_from_probabilities
@@ -130,6 +140,15 @@ def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples
         from kzoo.metrics.classifier import DomainClassifier, classifier_metrics
         real = datasets.load_arrays(dataset, split).images[:num_samples]
         report.update(classifier_metrics(DomainClassifier.load(dataset), real, fakes))
+    if "class_fidelity" in metrics:
+        from kzoo.metrics.classifier import DomainClassifier, class_fidelity
+        from kzoo.metrics.features import generated_labels
+        arrays = datasets.load_arrays(dataset, split)
+        if arrays.labels is None:
+            raise ValueError(f"class_fidelity needs a labelled dataset; {dataset} {split} has no labels.")
+        report["class_fidelity"] = class_fidelity(DomainClassifier.load(dataset), arrays.images[:num_samples],
+                                                  arrays.labels[:num_samples], fakes,
+                                                  generated_labels(model, 0, len(fakes)))
     if "diversity" in metrics:
         report["diversity"] = pairwise_cosine_summary(fakes, threshold=0.9)
     return report

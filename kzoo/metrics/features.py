@@ -94,14 +94,28 @@ def iterate_batches(images, batch_size):
         yield from images
 
 
-def generated_batches(model, num_samples, batch_size=250, seed=0):
-    """uint8 images from `model.generate(z)`, z ~ N(0, I) drawn from `seed`, in batches."""
+def generated_labels(model, start, count, label=None):
+    """The class labels of generated images `start` to `start + count`: classes in turn (balanced), or all `label`;
+    None for an unconditional model."""
+    classes = getattr(model, "num_classes", None)
+    if not classes:
+        return None
+    if label is not None:
+        return np.full(count, int(label), np.int32)
+    return (np.arange(start, start + count) % classes).astype(np.int32)
+
+
+def generated_batches(model, num_samples, batch_size=250, seed=0, label=None):
+    """uint8 images from `model.generate(z)`, z ~ N(0, I) drawn from `seed`, in batches; a conditional model's
+    images are of every class in turn (or all of class `label`)."""
     from kzoo.datasets import to_uint8
     rng = np.random.default_rng(seed)
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
         z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
-        yield to_uint8(np.asarray(model.generate(z)), model.pixel_range)
+        labels = generated_labels(model, start, n, label)
+        images = model.generate(z) if labels is None else model.generate(z, labels)
+        yield to_uint8(np.asarray(images), model.pixel_range)
 
 
 def run_extractor(extractor, images, num_images=None, batch_size=None, keep_features=True, statistics=None,

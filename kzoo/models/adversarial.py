@@ -12,22 +12,44 @@ from kzoo import constraints
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
-from kzoo.models.checks import CheckedInputs, check_critic_batch, check_image_batch, check_no_labels
+from kzoo.models.checks import (CheckedInputs, check_conditional_networks, check_critic_batch, check_image_batch,
+                               check_labels_given, check_no_labels)
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
 
 
-def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None):
+class WithLabels:
+    """A conditional critic with its labels fixed: called on images alone, as the penalties call a critic."""
+
+    def __init__(self, critic, labels):
+        self.critic, self.labels = critic, labels
+
+    def __call__(self, images, training=False):
+        return self.critic([images, self.labels], training=training)
+
+    @property
+    def trainable_variables(self):
+        return self.critic.trainable_variables
+
+
+def with_labels(critic, labels):
+    return critic if labels is None else WithLabels(critic, labels)
+
+
+def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None, real_labels=None,
+                  fake_labels=None):
     """One optimizer step of a discriminator/critic on a batch of real and fake inputs.
 
     Minimises `loss_pair.discriminator(f(real), f(fake)) + lipschitz.penalty(...)`, then applies the Lipschitz
-    strategy's constraint. Returns `(loss, penalty, real_output, fake_output)` with outputs in float32.
+    strategy's constraint. A conditional critic gets each batch's labels; its penalty is taken with the real
+    labels. Returns `(loss, penalty, real_output, fake_output)` with outputs in float32.
     """
+    real_critic, fake_critic = with_labels(critic, real_labels), with_labels(critic, fake_labels)
     with tf.GradientTape() as tape:
-        real_output = ops.cast(critic(real, training=True), "float32")
-        fake_output = ops.cast(critic(fake, training=True), "float32")
+        real_output = ops.cast(real_critic(real, training=True), "float32")
+        fake_output = ops.cast(fake_critic(fake, training=True), "float32")
         loss = loss_pair.discriminator(real_output, fake_output)
-        penalty = lipschitz.penalty(critic, real, fake, seed=seed)
+        penalty = lipschitz.penalty(real_critic, real, fake, seed=seed)
         scaled = optimizer.scale_loss(scale_for_replicas(loss + penalty))
     grads = tape.gradient(scaled, critic.trainable_variables)
     optimizer.apply(grads, critic.trainable_variables)
@@ -54,6 +76,11 @@ class AdversarialModel(CheckedInputs, keras.Model):
         lipschitz: `None`, `"clip"`, `"gp"`, `"r1"`, `"spectral"` or a strategy from `kzoo.constraints`.
         n_critic: critic updates per generator update.
         seed: seed of the noise.
+        num_classes: `None` (unconditional), or the number of classes of a class-conditional model: the generator
+            takes `[z, labels]`, the discriminator `[images, labels]`, `fit` takes `(images, labels)`, and the fakes
+            of each step get labels drawn from `label_distribution` (uniform by default; `kzoo train` passes the
+            training data's class frequencies).
+        label_distribution: the class probabilities fake labels are drawn from (`num_classes` values).
         generator_ema: `None`, or the decay of an exponential moving average of the generator's weights
             (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training"): a copy of the
             generator, `averaged_generator`, follows ``w_avg <- d w_avg + (1 - d) w`` after every generator
@@ -65,8 +92,10 @@ class AdversarialModel(CheckedInputs, keras.Model):
     submodels = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, loss="non_saturating", lipschitz=None, n_critic=1, seed=None,
-                 pixel_range=(-1.0, 1.0), generator_ema=None, **kwargs):
+                 pixel_range=(-1.0, 1.0), generator_ema=None, num_classes=None, label_distribution=None, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes, self.label_distribution = check_conditional_networks(
+            generator, discriminator, num_classes, label_distribution)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
         if generator_ema is not None and not 0.0 < float(generator_ema) < 1.0:
@@ -151,20 +180,45 @@ class AdversarialModel(CheckedInputs, keras.Model):
 
     # -- generation -------------------------------------------------------------------------------
 
-    def generate(self, z, training=False):
+    def generate(self, z, labels=None, training=False):
         """Images in `pixel_range` from latent vectors `z` (by the averaged generator when there is one, except
-        in training mode)."""
+        in training mode); a conditional model takes one class label per vector (default: classes in turn,
+        0, 1, ..., K-1, 0, ...)."""
         generator = self.averaged_generator if self.averaged_generator is not None and not training \
             else self.generator
-        return ops.cast(generator(z, training=training), "float32")
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(f"{type(self).__name__} is unconditional: generate(z) takes no labels.")
+            return ops.cast(generator(z, training=training), "float32")
+        z = ops.convert_to_tensor(z, "float32")
+        labels = self.check_labels(labels, ops.shape(z)[0])
+        return ops.cast(generator([z, labels], training=training), "float32")
 
-    def sample(self, num_images, seed=None):
+    def check_labels(self, labels, count):
+        """`labels` as int32 class indices (classes in turn when None); out-of-range classes are refused."""
+        if labels is None:
+            return ops.cast(ops.arange(count) % self.num_classes, "int32")
+        if tf.executing_eagerly():
+            import numpy as np
+            values = np.asarray(labels)
+            if values.shape != (int(count),) or values.dtype.kind not in "iu" or \
+                    (values.size and (values.min() < 0 or values.max() >= self.num_classes)):
+                raise ValueError(f"labels must be {int(count)} integers in [0, {self.num_classes}), one per latent "
+                                 f"vector; got {values.dtype} values of shape {values.shape}"
+                                 + (f" in [{values.min()}, {values.max()}]" if values.size else "") + ".")
+        return ops.cast(labels, "int32")
+
+    def sample(self, num_images, seed=None, labels=None):
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
-        return self.generate(z)
+        return self.generate(z, labels)
 
-    def discriminate(self, images):
-        """D(x) = P(real) for the probability losses, the critic score otherwise."""
-        output = ops.cast(self.discriminator(images, training=False), "float32")
+    def discriminate(self, images, labels=None):
+        """D(x) = P(real) for the probability losses, the critic score otherwise (of `(x, label)` when
+        conditional)."""
+        images = ops.convert_to_tensor(images, "float32")
+        critic = self.discriminator if self.num_classes is None else \
+            WithLabels(self.discriminator, self.check_labels(labels, ops.shape(images)[0]))
+        output = ops.cast(critic(images, training=False), "float32")
         return ops.sigmoid(output) if self.loss_pair.probabilistic else output
 
     def call(self, z, training=False):
@@ -175,23 +229,43 @@ class AdversarialModel(CheckedInputs, keras.Model):
     def _noise(self, batch, seed):
         return knoise.normal((batch, self.latent_dim), seed)
 
+    def _fake_labels(self, batch, seed):
+        """Labels for a batch of fakes (None for an unconditional model), drawn from `label_distribution`."""
+        if self.num_classes is None:
+            return None
+        return knoise.categorical(batch, seed, self.label_distribution)
+
+    def _fakes(self, batch, seed, training=True):
+        labels = self._fake_labels(batch, seed)
+        z = self._noise(batch, seed)
+        inputs = z if labels is None else [z, labels]
+        return self.generator(inputs, training=training), labels
+
+    def _check_batch(self, real, labels):
+        if self.num_classes is None:
+            check_no_labels(labels, type(self).__name__)
+        else:
+            check_labels_given(labels, type(self).__name__, self.num_classes)
+        check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
+
     def train_step(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        check_no_labels(labels, type(self).__name__)
-        check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
+        self._check_batch(real, labels)
         check_critic_batch(real, self.n_critic, type(self).__name__)
         batch = ops.shape(real)[0] // self.n_critic
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         for i in range(self.n_critic):
             real_i = real[i::self.n_critic][:batch]
-            fake_i = self.generator(self._noise(batch, noise), training=True)
+            real_labels = None if labels is None else ops.cast(labels[i::self.n_critic][:batch], "int32")
+            fake_i, fake_labels = self._fakes(batch, noise)
             d_loss, penalty, real_out, fake_out = critic_update(
-                self.discriminator, self.d_optimizer, real_i, fake_i, self.loss_pair, self.lipschitz, seed=noise)
+                self.discriminator, self.d_optimizer, real_i, fake_i, self.loss_pair, self.lipschitz, seed=noise,
+                real_labels=real_labels, fake_labels=fake_labels)
             self._track_critic(d_loss, penalty, real_out, fake_out)
 
         with tf.GradientTape() as tape:
-            fake_out = ops.cast(self.discriminator(self.generator(self._noise(batch, noise), training=True),
-                                                   training=True), "float32")
+            fake, fake_labels = self._fakes(batch, noise)
+            fake_out = ops.cast(with_labels(self.discriminator, fake_labels)(fake, training=True), "float32")
             g_loss = self.loss_pair.generator(fake_out)
             scaled = self.optimizer.scale_loss(scale_for_replicas(g_loss))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -210,13 +284,14 @@ class AdversarialModel(CheckedInputs, keras.Model):
 
     def test_step(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        check_no_labels(labels, type(self).__name__)
-        check_image_batch(real, self.image_shape, type(self).__name__, "discriminator")
+        self._check_batch(real, labels)
         batch = ops.shape(real)[0]
-        fake = self.generator(self._noise(batch, self.seed_generator), training=False)
-        real_out = ops.cast(self.discriminator(real, training=False), "float32")
-        fake_out = ops.cast(self.discriminator(fake, training=False), "float32")
-        penalty = self.lipschitz.penalty(self.discriminator, real, fake, seed=self.seed_generator)
+        fake, fake_labels = self._fakes(batch, self.seed_generator, training=False)
+        real_critic = with_labels(self.discriminator, None if labels is None else ops.cast(labels, "int32"))
+        fake_critic = with_labels(self.discriminator, fake_labels)
+        real_out = ops.cast(real_critic(real, training=False), "float32")
+        fake_out = ops.cast(fake_critic(fake, training=False), "float32")
+        penalty = self.lipschitz.penalty(real_critic, real, fake, seed=self.seed_generator)
         self._track_critic(self.loss_pair.discriminator(real_out, fake_out), penalty, real_out, fake_out)
         self.g_loss_tracker.update_state(self.loss_pair.generator(fake_out))
         return step_logs(self.metrics)
@@ -244,6 +319,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
             "pixel_range": list(self.pixel_range),
             "generator_ema": self.generator_ema,
         })
+        if self.num_classes is not None:  # only when conditional, so unconditional configs stay as they were
+            config.update(num_classes=self.num_classes, label_distribution=[float(p) for p in self.label_distribution])
         return config
 
     @classmethod

@@ -66,3 +66,38 @@ class CheckedInputs:
     def evaluate(self, x=None, y=None, *args, **kwargs):
         check_finite(x, f"{type(self).__name__}.evaluate: x")
         return super().evaluate(x, y, *args, **kwargs)
+
+
+def check_labels_given(labels, model_name, num_classes):
+    """A class-conditional model learns from (images, labels): images alone would leave it nothing to condition on."""
+    if labels is None:
+        raise ValueError(f"{model_name} is class-conditional ({num_classes} classes) and takes (images, labels): call "
+                         "fit(images, labels) or fit on a dataset of (images, labels) batches "
+                         "(kzoo.datasets.load(..., with_labels=True)).")
+    if labels.shape.rank not in (None, 1):
+        raise ValueError(f"{model_name} takes one integer class label per image, shape [batch]; got labels of shape "
+                         f"{tuple(labels.shape)} (one-hot labels: pass labels.argmax(-1)).")
+
+
+def check_conditional_networks(generator, discriminator, num_classes, label_distribution):
+    """`(num_classes, label_distribution)` checked against the networks: two inputs each (the second the labels)
+    for a conditional model, one for an unconditional one; the distribution sums to 1 (default: uniform)."""
+    import numpy as np
+    inputs = (len(generator.inputs), len(discriminator.inputs))
+    if num_classes is None:
+        if inputs != (1, 1):
+            raise ValueError(f"networks with label inputs (generator {inputs[0]} inputs, discriminator {inputs[1]}) "
+                             "make a class-conditional model: pass num_classes.")
+        return None, None
+    if int(num_classes) < 2 or inputs != (2, 2):
+        raise ValueError(f"a class-conditional model needs num_classes >= 2 and networks taking [z, labels] and "
+                         f"[images, labels] (build_gan_networks(..., num_classes=K)); got num_classes={num_classes}, "
+                         f"generator with {inputs[0]} inputs, discriminator with {inputs[1]}.")
+    if label_distribution is None:
+        label_distribution = np.full(int(num_classes), 1.0 / int(num_classes))
+    distribution = np.asarray(label_distribution, np.float64)
+    if distribution.shape != (int(num_classes),) or np.any(distribution < 0) or not \
+            np.isclose(distribution.sum(), 1.0, atol=1e-6):
+        raise ValueError(f"label_distribution must be {num_classes} non-negative class probabilities summing to 1; "
+                         f"got {label_distribution!r}.")
+    return int(num_classes), tuple(float(p) for p in distribution)

@@ -16,31 +16,63 @@ def _leaky(x):
     return layers.LeakyReLU(0.2)(x)
 
 
-def dcgan28_generator(latent_dim=100, channels=1):
-    """z -> ConvT(128,7,s1,valid)+BN+ReLU -> ConvT(64,4,s2)+BN+ReLU -> ConvT(C,4,s2)+tanh: 28x28xC."""
+LABEL_EMBEDDING = 50
+
+
+def _conditioned_input(z, latent_dim, num_classes):
+    """The generator's inputs: z alone, or [z, label] with the label's learned embedding (50-d) joined to z."""
+    if num_classes is None:
+        return z, layers.Reshape((1, 1, latent_dim))(z)
+    labels = keras.Input((), dtype="int32", name="labels")
+    embedded = layers.Embedding(num_classes, LABEL_EMBEDDING, name="label_embedding")(labels)
+    joined = layers.Concatenate()([z, embedded])
+    return [z, labels], layers.Reshape((1, 1, latent_dim + LABEL_EMBEDDING))(joined)
+
+
+def _projection_output(features, score, images, num_classes):
+    """A discriminator's output: `score` (B, 1), plus the projection <embed(y), phi(x)> of the label's embedding
+    onto the flattened `features` phi(x) when conditional (Miyato & Koyama 2018)."""
+    if num_classes is None:
+        return images, score
+    labels = keras.Input((), dtype="int32", name="labels")
+    phi = layers.Flatten()(features)
+    # The embedding as a bias-free Dense on one-hot labels (the same map), so spectral normalisation can wrap it.
+    one_hot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(labels)
+    embedded = layers.Dense(phi.shape[-1], use_bias=False, name="label_projection")(one_hot)
+    projection = layers.Dot(axes=1)([phi, embedded])
+    return [images, labels], layers.Add(name="output")([score, projection])
+
+
+def dcgan28_generator(latent_dim=100, channels=1, num_classes=None):
+    """z -> ConvT(128,7,s1,valid)+BN+ReLU -> ConvT(64,4,s2)+BN+ReLU -> ConvT(C,4,s2)+tanh: 28x28xC.
+
+    With `num_classes`, the inputs are [z, label] and the label's embedding joins z before the first layer."""
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Reshape((1, 1, latent_dim))(z)
+    inputs, x = _conditioned_input(z, latent_dim, num_classes)
     x = layers.Conv2DTranspose(128, 7, strides=1, padding="valid", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", name="images")(x)
-    return keras.Model(z, x, name="dcgan28_generator")
+    return keras.Model(inputs, x, name="dcgan28_generator")
 
 
-def dcgan28_discriminator(image_shape=(28, 28, 1), batch_norm=True):
+def dcgan28_discriminator(image_shape=(28, 28, 1), batch_norm=True, num_classes=None):
     """Conv(64,4,s2)+LReLU -> Conv(128,4,s2)[+BN]+LReLU -> Conv(1,7,valid): one value per image.
 
-    `batch_norm=False` gives the WGAN-GP critic (the penalty is per example, which batch norm breaks).
+    `batch_norm=False` gives the WGAN-GP critic (the penalty is per example, which batch norm breaks). With
+    `num_classes`, the inputs are [image, label] and the output adds the projection of the label's embedding onto
+    the last feature map (a projection discriminator).
     """
     images = keras.Input(image_shape, name="images")
     x = _leaky(layers.Conv2D(64, 4, strides=2, padding="same")(images))
     x = layers.Conv2D(128, 4, strides=2, padding="same", use_bias=not batch_norm)(x)
     if batch_norm:
         x = layers.BatchNormalization()(x)
-    x = _leaky(x)
-    x = layers.Conv2D(1, 7, padding="valid")(x)
-    return keras.Model(images, layers.Flatten(name="output")(x), name="dcgan28_discriminator")
+    features = _leaky(x)
+    score = layers.Flatten(name="score" if num_classes else "output")(layers.Conv2D(1, 7, padding="valid")(features))
+    inputs, output = _projection_output(features, score, images, num_classes)
+    return keras.Model(inputs, output, name="dcgan28_discriminator")
 
 
 def dcgan64_generator(latent_dim=100, channels=3, width=64):
@@ -117,16 +149,18 @@ def mlp_generator(latent_dim=2, output_dim=2, units=(128, 128), name="mlp_genera
 
 
 class GanDesign(NamedTuple):
-    """A generator/discriminator pair, the image size it makes, and whether its channels follow the data."""
+    """A generator/discriminator pair, the image size it makes, whether its channels follow the data, and whether
+    it has a class-conditional form (`num_classes`)."""
 
     make_generator: Callable
     make_discriminator: Callable
     image_size: tuple
     any_channels: bool
+    conditional: bool = False
 
 
 GAN_DESIGNS = {
-    "dcgan28": GanDesign(dcgan28_generator, dcgan28_discriminator, (28, 28), True),
+    "dcgan28": GanDesign(dcgan28_generator, dcgan28_discriminator, (28, 28), True, conditional=True),
     "dcgan64": GanDesign(dcgan64_generator, dcgan64_discriminator, (64, 64), True),
     "dense_conv28": GanDesign(dense_conv28_generator, dense_conv28_discriminator, (28, 28), False),
     "dense_conv28_bn": GanDesign(functools.partial(dense_conv28_generator, batch_norm=True),
@@ -134,12 +168,17 @@ GAN_DESIGNS = {
 }
 
 
-def build_gan_networks(design, latent_dim=100, image_shape=None, **discriminator_kwargs):
-    """`(generator, discriminator)` of a named design."""
+def build_gan_networks(design, latent_dim=100, image_shape=None, num_classes=None, **discriminator_kwargs):
+    """`(generator, discriminator)` of a named design; class-conditional ones with `num_classes`."""
     if design not in GAN_DESIGNS:
         raise ValueError(f"unknown GAN design {design!r}; choose one of {', '.join(GAN_DESIGNS)}.")
     spec = GAN_DESIGNS[design]
     generator_kwargs = {}
+    if num_classes is not None:
+        if not spec.conditional:
+            raise ValueError(f"GAN design {design!r} has no class-conditional form; conditional designs: "
+                             f"{', '.join(n for n, d in GAN_DESIGNS.items() if d.conditional)}.")
+        generator_kwargs["num_classes"] = discriminator_kwargs["num_classes"] = int(num_classes)
     if image_shape is not None:
         image_shape = tuple(image_shape)
         if image_shape[:2] != spec.image_size:
