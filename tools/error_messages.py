@@ -30,6 +30,15 @@ def _gan(**kwargs):
     return gan
 
 
+def _conditional_gan():
+    import kzoo
+    from kzoo.networks import build_gan_networks
+    generator, critic = build_gan_networks("dcgan28", latent_dim=8, num_classes=3)
+    gan = kzoo.AdversarialModel(generator, critic, num_classes=3, seed=0)
+    gan.compile()
+    return gan
+
+
 def _zeros(shape, dtype="float32"):
     return np.zeros(shape, dtype)
 
@@ -76,6 +85,10 @@ def cases():
                                                                              verbose=0)),
         ("labels passed to an unconditional model",
          lambda: _vae().fit(_zeros((4, 28, 28, 1)), _zeros(4, "int64"), batch_size=4, verbose=0)),
+        ("images without labels for a class-conditional model",
+         lambda: _conditional_gan().fit(_zeros((4, 28, 28, 1)), batch_size=4, verbose=0)),
+        ("a class outside a conditional model's classes",
+         lambda: _conditional_gan().generate(_zeros((2, 8)), np.array([0, 3]))),
         ("NaN or infinite values in the training images",
          lambda: _vae().fit(_nan_images(), batch_size=4, verbose=0)),
         ("float images given to FID (uint8 expected)",
