@@ -33,6 +33,10 @@ class StepNoise:
         self._draws += 1
         return key
 
+    def key(self):
+        """A fresh int64 `[2]` key for a generator of its own (a new draw, like `normal` and `uniform`)."""
+        return tf.cast(self._next_key(), tf.int64)
+
     def _draw(self, sample, local_shape):
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync if context is not None else 1

@@ -71,11 +71,18 @@ class GANSettings:
     latent_dim: int = 100
     generator_ema: float | None = None
     num_classes: int | None = None
+    augment: str | None = None
 
     def __post_init__(self):
         from kzoo.losses.adversarial import LOSS_PAIRS
         from kzoo.networks import GAN_DESIGNS
         _choice("model.design", self.design, tuple(GAN_DESIGNS))
+        if self.augment is not None:
+            from kzoo.augment import parse_policy
+            try:
+                parse_policy(self.augment)
+            except ValueError as e:
+                _fail("model.augment", str(e))
         if self.num_classes is not None:
             if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
                 _fail("model.num_classes", f"a class-conditional model needs at least 2 classes (or null for an "
@@ -120,7 +127,7 @@ MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVA
 # Optimizer slots per family: one optimizer spec, or one per network.
 OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic")}
 # Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
-_OMITTED_AT_DEFAULT = {"vae": ("beta",), "gan": ("generator_ema", "num_classes"), "critic_vae": ()}
+_OMITTED_AT_DEFAULT = {"vae": ("beta",), "gan": ("generator_ema", "num_classes", "augment"), "critic_vae": ()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -495,7 +502,7 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False, labe
         lipschitz = constraints.get(spec["lipschitz"])
         model = AdversarialModel(generator, discriminator, loss=spec["loss"], lipschitz=lipschitz,
                                  n_critic=spec["n_critic"], seed=seed, generator_ema=spec.get("generator_ema"),
-                                 num_classes=spec.get("num_classes"),
+                                 num_classes=spec.get("num_classes"), augment=spec.get("augment"),
                                  label_distribution=label_distribution if spec.get("num_classes") else None)
         model.compile(d_optimizer=make_optimizer(preset["optimizer"]["d"]),
                       g_optimizer=make_optimizer(preset["optimizer"]["g"]))

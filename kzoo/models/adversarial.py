@@ -81,6 +81,9 @@ class AdversarialModel(CheckedInputs, keras.Model):
             of each step get labels drawn from `label_distribution` (uniform by default; `kzoo train` passes the
             training data's class frequencies).
         label_distribution: the class probabilities fake labels are drawn from (`num_classes` values).
+        augment: `None`, or a DiffAugment policy (`"color,translation,cutout"`, Zhao et al. 2020; `kzoo.augment`):
+            real and generated images are augmented, independently per image, before every discriminator call,
+            in the generator's step too.
         generator_ema: `None`, or the decay of an exponential moving average of the generator's weights
             (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training"): a copy of the
             generator, `averaged_generator`, follows ``w_avg <- d w_avg + (1 - d) w`` after every generator
@@ -92,8 +95,12 @@ class AdversarialModel(CheckedInputs, keras.Model):
     submodels = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, loss="non_saturating", lipschitz=None, n_critic=1, seed=None,
-                 pixel_range=(-1.0, 1.0), generator_ema=None, num_classes=None, label_distribution=None, **kwargs):
+                 pixel_range=(-1.0, 1.0), generator_ema=None, num_classes=None, label_distribution=None, augment=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        from kzoo.augment import DiffAugment, parse_policy
+        self.augment_policy = ",".join(parse_policy(augment)) or None
+        self.augmenter = DiffAugment(self.augment_policy) if self.augment_policy else None
         self.num_classes, self.label_distribution = check_conditional_networks(
             generator, discriminator, num_classes, label_distribution)
         if int(n_critic) < 1:
@@ -241,6 +248,10 @@ class AdversarialModel(CheckedInputs, keras.Model):
         inputs = z if labels is None else [z, labels]
         return self.generator(inputs, training=training), labels
 
+    def _augmented(self, images, seed):
+        """What the discriminator sees: `images`, or their DiffAugment transformation (a new draw per call)."""
+        return images if self.augmenter is None else self.augmenter(images, seed)
+
     def _check_batch(self, real, labels):
         if self.num_classes is None:
             check_no_labels(labels, type(self).__name__)
@@ -259,13 +270,14 @@ class AdversarialModel(CheckedInputs, keras.Model):
             real_labels = None if labels is None else ops.cast(labels[i::self.n_critic][:batch], "int32")
             fake_i, fake_labels = self._fakes(batch, noise)
             d_loss, penalty, real_out, fake_out = critic_update(
-                self.discriminator, self.d_optimizer, real_i, fake_i, self.loss_pair, self.lipschitz, seed=noise,
-                real_labels=real_labels, fake_labels=fake_labels)
+                self.discriminator, self.d_optimizer, self._augmented(real_i, noise), self._augmented(fake_i, noise),
+                self.loss_pair, self.lipschitz, seed=noise, real_labels=real_labels, fake_labels=fake_labels)
             self._track_critic(d_loss, penalty, real_out, fake_out)
 
         with tf.GradientTape() as tape:
             fake, fake_labels = self._fakes(batch, noise)
-            fake_out = ops.cast(with_labels(self.discriminator, fake_labels)(fake, training=True), "float32")
+            fake_out = ops.cast(with_labels(self.discriminator, fake_labels)(self._augmented(fake, noise),
+                                                                             training=True), "float32")
             g_loss = self.loss_pair.generator(fake_out)
             scaled = self.optimizer.scale_loss(scale_for_replicas(g_loss))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -319,6 +331,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
             "pixel_range": list(self.pixel_range),
             "generator_ema": self.generator_ema,
         })
+        if self.augment_policy:  # only when used, so other configs stay as they were
+            config["augment"] = self.augment_policy
         if self.num_classes is not None:  # only when conditional, so unconditional configs stay as they were
             config.update(num_classes=self.num_classes, label_distribution=[float(p) for p in self.label_distribution])
         return config

@@ -1,0 +1,114 @@
+"""DiffAugment on keras-cv: which keras-cv layers pass gradients, the transformations' ranges, per-image and
+per-step randomness, the generator's gradient through the augmentation, and the adversarial loop with it."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kzoo import noise as knoise
+from kzoo.augment import DiffAugment, parse_policy
+
+
+def gradient_to_input(layer, images):
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * tf.reshape(tf.range(tf.size(y), dtype=tf.float32) % 7, tf.shape(y)))
+    return tape.gradient(loss, x)
+
+
+def test_which_keras_cv_layers_pass_gradients():
+    """The layers kzoo builds on pass a gradient to their input; RandomSaturation does not (so kzoo writes the
+    saturation op itself)."""
+    import keras_cv
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype("float32")
+    for layer in (keras_cv.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", seed=1),
+                  keras_cv.layers.RandomCutout(0.5, 0.5, fill_mode="constant", seed=1),
+                  keras_cv.layers.RandomBrightness(0.125, value_range=(-2, 2), seed=1),
+                  keras_cv.layers.RandomContrast(value_range=(-4, 4), factor=0.5, seed=1)):
+        grad = gradient_to_input(layer, images)
+        assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0, type(layer).__name__
+    assert gradient_to_input(keras_cv.layers.RandomSaturation((0.0, 1.0), seed=1), images) is None
+
+
+def test_same_seed_same_augmentation_new_step_new_one_each_image_its_own():
+    images = np.tile(np.random.default_rng(0).uniform(-1, 1, (1, 28, 28, 3)).astype("float32"), (8, 1, 1, 1))
+    a = DiffAugment()(images, knoise.StepNoise(3, 10)).numpy()
+    b = DiffAugment()(images, knoise.StepNoise(3, 10)).numpy()   # a new augmenter, the same (seed, step)
+    c = DiffAugment()(images, knoise.StepNoise(3, 11)).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert len({a[i].tobytes() for i in range(8)}) == 8          # identical inputs, eight different draws
+    graph = tf.function(lambda x, step: DiffAugment()(x, knoise.StepNoise(3, step)))
+    np.testing.assert_allclose(graph(images, tf.constant(10, tf.int64)).numpy(), a, atol=1e-6)
+
+
+def test_each_transformation_has_the_published_range():
+    zeros, ones = np.zeros((64, 28, 28, 1), "float32"), np.ones((64, 28, 28, 1), "float32")
+    colour = DiffAugment("color")(zeros, knoise.StepNoise(0, 1)).numpy()
+    shifts = colour.reshape(64, -1)
+    assert np.allclose(shifts, shifts[:, :1], atol=1e-6)                 # a constant image stays constant
+    assert shifts.min() >= -0.5 - 1e-6 and shifts.max() <= 0.5 + 1e-6 and shifts[:, 0].std() > 0.2  # U(-.5, .5)
+    cut = DiffAugment("cutout")(ones, knoise.StepNoise(0, 1)).numpy()
+    zeroed = (cut == 0).reshape(64, -1).sum(axis=1)
+    assert zeroed.max() == 14 * 14 and zeroed.min() > 0                  # a half-size square, clipped at edges
+    dot = np.zeros((64, 28, 28, 1), "float32")
+    dot[:, 14, 14, 0] = 1.0
+    moved = DiffAugment("translation")(dot, knoise.StepNoise(0, 1)).numpy()
+    rows, cols = np.nonzero(moved[..., 0].max(axis=0) > 0.5)
+    assert np.abs(rows - 14).max() <= 4 and np.abs(cols - 14).max() <= 4 and len(set(rows)) > 3  # up to 1/8
+    with pytest.raises(ValueError, match="unknown DiffAugment transformation.*color, translation, cutout"):
+        parse_policy("color,flip")
+
+
+def test_generator_gradient_through_the_augmentation_equals_finite_differences():
+    """A tiny generator (z -> 8x8x3 images); the gradient of a fixed linear read-out of the augmented images
+    with respect to one generator weight equals the central finite difference (the augmentation of a fixed
+    (seed, step) is linear in the pixels) and is not zero."""
+    keras.utils.set_random_seed(0)
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8 * 8 * 3, activation="tanh"),
+                                  keras.layers.Reshape((8, 8, 3))])
+    z = tf.constant(np.random.default_rng(1).standard_normal((4, 2)).astype("float32"))
+    readout = tf.constant(np.random.default_rng(2).standard_normal((4, 8, 8, 3)).astype("float32"))
+    augment = DiffAugment()
+
+    def loss():
+        return tf.reduce_sum(readout * augment(generator(z), knoise.StepNoise(5, 2)))
+
+    kernel = generator.layers[0].kernel
+    with tf.GradientTape() as tape:
+        value = loss()
+    grad = tape.gradient(value, kernel).numpy()
+    assert np.abs(grad).sum() > 0
+    for index in [(0, 0), (1, 17), (0, 101)]:
+        original = kernel.numpy()
+        eps = 1e-2
+        for sign in (+1, -1):
+            changed = original.copy()
+            changed[index] += sign * eps
+            kernel.assign(changed)
+            if sign > 0:
+                up = float(loss())
+            else:
+                down = float(loss())
+        kernel.assign(original)
+        assert (up - down) / (2 * eps) == pytest.approx(grad[index], rel=2e-2, abs=2e-3), index
+
+
+def test_the_adversarial_loop_trains_with_diffaugment_and_keeps_it():
+    from kzoo.models import AdversarialModel
+    from kzoo.networks import build_gan_networks
+    generator, critic = build_gan_networks("dcgan28", 8, (28, 28, 1))
+    gan = AdversarialModel(generator, critic, seed=0, augment="translation,cutout")
+    gan.compile()
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    history = gan.fit(images, batch_size=8, epochs=1, verbose=0)
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, gan.generator.trainable_weights))
+    config = gan.get_config()
+    assert config["augment"] == "translation,cutout"
+    assert AdversarialModel.from_config(config).augment_policy == "translation,cutout"
+    assert "augment" not in AdversarialModel(*build_gan_networks("dcgan28", 8)).get_config()
