@@ -108,19 +108,28 @@ def write_tensorboard_image(log_dir, tag, image, step):
     writer.close()
 
 
-def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10):
+def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10, labels=None):
     """`rows` latent interpolations of `steps` images each (in the model's pixel range): between the posterior
-    means of pairs of `examples` for models with an encoder, between pairs of prior samples otherwise."""
-    if hasattr(model, "encode") and examples is not None:
-        z, to_images = np.asarray(model.encode(examples[: 2 * rows])[0]), model.decode  # codes, not prior noise
+    means of pairs of `examples` for models with an encoder (a conditional one needs the examples' `labels`; each
+    row is decoded with its first example's class), between pairs of prior samples otherwise (row i of a
+    conditional model keeps class i mod K)."""
+    classes = getattr(model, "num_classes", None)
+    row_labels = None
+    if hasattr(model, "encode") and examples is not None and (not classes or labels is not None):
+        if classes:
+            labels = np.asarray(labels[: 2 * rows], np.int32)
+            z = np.asarray(model.encode(examples[: 2 * rows], labels)[0])
+            row_labels = np.repeat(labels[0::2], steps)
+        else:
+            z = np.asarray(model.encode(examples[: 2 * rows])[0])  # codes, not prior noise
+        to_images = model.decode
     else:
         z = np.random.default_rng(seed).standard_normal((2 * rows, model.latent_dim)).astype(np.float32)
         to_images = model.generate
-        if getattr(model, "num_classes", None):  # row i keeps class i (mod K)
-            labels = np.repeat(np.arange(rows) % model.num_classes, steps).astype(np.int32)
-            to_images = lambda path: model.generate(path, labels)  # noqa: E731
+        if classes:
+            row_labels = np.repeat(np.arange(rows) % classes, steps).astype(np.int32)
     path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
-    return np.asarray(to_images(path))
+    return np.asarray(to_images(path) if row_labels is None else to_images(path, row_labels))
 
 
 class InterpolationGrid(keras.callbacks.Callback):

@@ -37,10 +37,18 @@ def serving_endpoints(model):
     endpoints = {}
     latent = tf.TensorSpec((None, model.latent_dim), tf.float32, name="z")
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="x")
-    if getattr(model, "num_classes", None):
+    if getattr(model, "num_classes", None):  # every endpoint takes the labels too
         labels = tf.TensorSpec((None,), tf.int32, name="labels")
         endpoints["generate"] = (lambda z, y: model.generate(z, y), [latent, labels])
-        endpoints["discriminate"] = (lambda x, y: model.discriminate(x, y), [images, labels])
+        if hasattr(model, "decode"):
+            endpoints["decode"] = (lambda z, y: model.decode(z, y), [latent, labels])
+        if hasattr(model, "encode"):
+            def encode_labelled(x, y):
+                mean, log_var = model.encode(x, y)
+                return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
+            endpoints["encode"] = (encode_labelled, [images, labels])
+        if hasattr(model, "discriminate"):
+            endpoints["discriminate"] = (lambda x, y: model.discriminate(x, y), [images, labels])
         return endpoints
     endpoints["generate"] = (lambda z: model.generate(z), [latent])
     if hasattr(model, "decode"):

@@ -40,6 +40,13 @@ def _lipschitz(field, spec, allow_none=True):
         _fail(field, f"{e} (e.g. {{\"class_name\": \"GradientPenalty\", \"config\": {{\"weight\": 10.0}}}})")
 
 
+def _check_classes(num_classes):
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or
+                                    num_classes < 2):
+        _fail("model.num_classes", f"a class-conditional model needs at least 2 classes (or null for an "
+                                   f"unconditional one); got {num_classes!r}.")
+
+
 @dataclasses.dataclass(frozen=True)
 class VAESettings:
     """The VAE family's model settings (`kzoo.models.VAE`)."""
@@ -48,11 +55,13 @@ class VAESettings:
     latent_dim: int
     reconstruction: str = "bce"
     beta: float = 1.0
+    num_classes: int | None = None
 
     def __post_init__(self):
         from kzoo.losses.vae import RECONSTRUCTION_LOSSES
         from kzoo.networks import VAE_DESIGNS
         _choice("model.design", self.design, tuple(VAE_DESIGNS))
+        _check_classes(self.num_classes)
         _positive_int("model.latent_dim", self.latent_dim)
         _choice("model.reconstruction", self.reconstruction, RECONSTRUCTION_LOSSES)
         if not isinstance(self.beta, (int, float)) or isinstance(self.beta, bool) or not self.beta > 0:
@@ -84,9 +93,7 @@ class GANSettings:
             except ValueError as e:
                 _fail("model.augment", str(e))
         if self.num_classes is not None:
-            if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-                _fail("model.num_classes", f"a class-conditional model needs at least 2 classes (or null for an "
-                                           f"unconditional one); got {self.num_classes!r}.")
+            _check_classes(self.num_classes)
             if not GAN_DESIGNS[self.design].conditional:
                 _fail("model.num_classes", f"design {self.design!r} has no class-conditional form; use one of "
                                            f"{', '.join(n for n, d in GAN_DESIGNS.items() if d.conditional)}.")
@@ -127,7 +134,7 @@ MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVA
 # Optimizer slots per family: one optimizer spec, or one per network.
 OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic")}
 # Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
-_OMITTED_AT_DEFAULT = {"vae": ("beta",), "gan": ("generator_ema", "num_classes", "augment"), "critic_vae": ()}
+_OMITTED_AT_DEFAULT = {"vae": ("beta", "num_classes"), "gan": ("generator_ema", "num_classes", "augment"), "critic_vae": ()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,10 +228,13 @@ def _known(prefix, spec, valid):
 def _field_default(cls, name):
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
-def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about, latent_prior=None, beta=1.0):
+def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about, latent_prior=None, beta=1.0,
+         num_classes=None):
     model = {"design": design, "latent_dim": latent_dim, "reconstruction": "bce"}
     if beta != 1.0:
         model["beta"] = beta
+    if num_classes is not None:
+        model["num_classes"] = num_classes
     preset = {
         "family": "vae",
         "model": model,
@@ -273,6 +283,12 @@ _SPECS = {
         latent_prior={"components": 30}, beta=0.1),
     "vae_conv_mnist": _vae("conv28", 20, "mnist", 1e-3, 128, 20,
                            "Convolutional VAE (design 1) on MNIST with the same settings."),
+    "cvae_conv_fashion": _vae(
+        "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
+        "Conditional VAE (Sohn et al. 2015) on Fashion-MNIST: vae_conv_fashion with the one-hot class joined to "
+        "the encoder's features and to the code before the decoder.", num_classes=10),
+    "cvae_conv_mnist": _vae("conv28", 20, "mnist", 1e-3, 128, 20,
+                            "Conditional VAE on MNIST with the same settings as cvae_conv_fashion.", num_classes=10),
     "vae_mlp600_fashion": _vae(
         "mlp600", 50, "fashion_mnist", 3e-4, 100, 50,
         "M1 model (design 2): MLP 784-600-600 with batch norm, latent 50, Adam 3e-4, batch 100."),
@@ -487,7 +503,8 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False, labe
         from kzoo.models import VAE
         from kzoo.networks import build_vae_networks
         spec = dict(preset["model"])
-        encoder, decoder = networks(*build_vae_networks(spec.pop("design"), spec.pop("latent_dim"), image_shape))
+        encoder, decoder = networks(*build_vae_networks(spec.pop("design"), spec.pop("latent_dim"), image_shape,
+                                                        num_classes=spec.get("num_classes")))
         model = VAE(encoder, decoder, seed=seed, **spec)
         model.compile(optimizer=make_optimizer(preset["optimizer"]))
         return model

@@ -305,7 +305,8 @@ class Run:
         preset, out, take, seed = self.preset, self.write_dir, self.settings.take, self.settings.seed
         figures = {"loss_curve": "loss_curve.png", "samples": f"samples/epoch_{preset['epochs']:03d}.png",
                    "stability": "stability.md"}
-        examples = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
+        examples, example_labels = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
+        example_labels = example_labels if self.conditional else None
         if preset.get("latent_prior") and getattr(model, "latent_prior", None) is None:
             _fit_latent_prior(model, preset, take, seed)
             # The epoch grids decoded N(0, I) codes; this one shows the same noise through the fitted prior.
@@ -314,11 +315,14 @@ class Run:
                                 datasets.to_uint8(np.asarray(model.generate(z)), model.pixel_range))
             figures["samples"] = "samples_latent_prior.png"
         if hasattr(model, "reconstruct"):
-            pair = np.concatenate([examples, np.asarray(model.reconstruct(examples))])
+            recon = model.reconstruct(examples) if example_labels is None else model.reconstruct(examples,
+                                                                                                  example_labels)
+            pair = np.concatenate([examples, np.asarray(recon)])
             visualize.save_grid(out / "reconstructions.png", datasets.to_uint8(pair, model.pixel_range), ncols=16)
             figures["reconstructions"] = "reconstructions.png"
         visualize.save_grid(out / "interpolation.png", datasets.to_uint8(
-            kcallbacks.latent_interpolation(model, examples, seed), model.pixel_range), ncols=10)
+            kcallbacks.latent_interpolation(model, examples, seed, labels=example_labels), model.pixel_range),
+            ncols=10)
         figures["interpolation"] = "interpolation.png"
         save_model_atomically(model, out / "model.keras")
         if self.settings.export:
@@ -410,7 +414,10 @@ def _read_json(path, default):
 
 
 def _first_images(name, pixel_range, count, take):
+    """The first `count` images (in `pixel_range`) of the test split, or of the training images used, and their
+    labels (None for unlabelled data)."""
     split = "test" if name in datasets.BUILTIN else "train"
     arrays = datasets.load_arrays(name, split)
-    images = arrays.images[: min(count, take or count)] if split == "train" else arrays.images[:count]
-    return datasets.to_pixel_range(images, pixel_range)
+    count = min(count, take or count) if split == "train" else count
+    labels = None if arrays.labels is None else np.asarray(arrays.labels[:count], np.int32)
+    return datasets.to_pixel_range(arrays.images[:count], pixel_range), labels

@@ -8,7 +8,7 @@ from keras import ops
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
-from kzoo.models.checks import CheckedInputs, check_image_batch, check_no_labels
+from kzoo.models.checks import CheckedInputs, check_image_batch, check_labels_given, check_no_labels
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
@@ -36,12 +36,24 @@ class VAE(CheckedInputs, keras.Model):
         seed: seed of the reparameterisation noise.
         latent_prior: `None` (codes ~ N(0, I)), or a `kzoo.models.GaussianMixturePrior` fitted to the training
             codes (see `fit_latent_prior`), through which `generate` and `sample` pass their N(0, I) noise.
+        num_classes: `None`, or the classes of a conditional VAE (CVAE, Sohn et al. 2015): the encoder takes
+            `[images, labels]`, the decoder `[z, labels]` (`build_vae_networks(..., num_classes=K)`), `fit` takes
+            `(images, labels)`, and `generate`/`decode`/`encode`/`reconstruct`/`sample` take the labels (classes
+            in turn when none are given).
     """
 
     submodels = ("encoder", "decoder")
 
-    def __init__(self, encoder, decoder, reconstruction="bce", beta=1.0, seed=None, latent_prior=None, **kwargs):
+    def __init__(self, encoder, decoder, reconstruction="bce", beta=1.0, seed=None, latent_prior=None,
+                 num_classes=None, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        inputs = (len(encoder.inputs), len(decoder.inputs))
+        if inputs != ((1, 1) if self.num_classes is None else (2, 2)):
+            raise ValueError(f"a {'conditional ' if self.num_classes else ''}VAE needs an encoder and a decoder with "
+                             f"{'two inputs each ([images, labels], [z, labels])' if self.num_classes else 'one input each'}"
+                             f"; got {inputs[0]} and {inputs[1]} (build_vae_networks(..., num_classes=K) for a CVAE; "
+                             "pass num_classes with label inputs).")
         if reconstruction not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_LOSSES}, got {reconstruction!r}.")
         if len(encoder.outputs) != 2:
@@ -58,6 +70,8 @@ class VAE(CheckedInputs, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         if isinstance(latent_prior, dict):
             latent_prior = keras.saving.deserialize_keras_object(latent_prior)
+        if latent_prior is not None and self.num_classes is not None:
+            raise ValueError("a latent prior over the codes of a conditional VAE is not supported.")
         if latent_prior is not None and latent_prior.latent_dim != self.latent_dim:
             raise ValueError(f"the latent prior is over {latent_prior.latent_dim} dimensions; the codes have "
                              f"{self.latent_dim}.")
@@ -105,33 +119,51 @@ class VAE(CheckedInputs, keras.Model):
 
     # -- inference ------------------------------------------------------------------------------
 
-    def encode(self, images, training=False):
+    def _with_labels(self, x, labels):
+        """The network input: `x`, or `[x, labels]` for a conditional VAE (classes in turn when None)."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(f"{type(self).__name__} is unconditional: it takes no labels.")
+            return x
+        x = ops.convert_to_tensor(x)
+        count = ops.shape(x)[0]
+        if labels is None:
+            return [x, ops.cast(ops.arange(count) % self.num_classes, "int32")]
+        if tf.executing_eagerly():
+            values = np.asarray(labels)
+            if values.shape != (int(count),) or values.dtype.kind not in "iu" or \
+                    (values.size and (values.min() < 0 or values.max() >= self.num_classes)):
+                raise ValueError(f"labels must be {int(count)} integers in [0, {self.num_classes}), one per input; "
+                                 f"got {values.dtype} values of shape {values.shape}.")
+        return [x, ops.cast(labels, "int32")]
+
+    def encode(self, images, labels=None, training=False):
         """Posterior parameters ``(mean, log_var)`` of images in [0, 1], float32 whatever the compute dtype (numpy
         sums over bfloat16 arrays lose most of their digits); `log_var` is clipped to `LOG_VAR_RANGE`."""
-        mean, log_var = self.encoder(images, training=training)
+        mean, log_var = self.encoder(self._with_labels(images, labels), training=training)
         return ops.cast(mean, "float32"), ops.clip(ops.cast(log_var, "float32"), *LOG_VAR_RANGE)
 
-    def decode(self, z, training=False):
+    def decode(self, z, labels=None, training=False):
         """Images in [0, 1] (Bernoulli means) decoded from latent codes."""
-        return ops.sigmoid(ops.cast(self.decoder(z, training=training), "float32"))
+        return ops.sigmoid(ops.cast(self.decoder(self._with_labels(z, labels), training=training), "float32"))
 
     def prior_codes(self, z):
         """Latent codes for N(0, I) noise `z`: `z` itself, or its image under the fitted `latent_prior`."""
         return z if self.latent_prior is None else self.latent_prior(z)
 
-    def generate(self, z):
+    def generate(self, z, labels=None):
         """Images from N(0, I) noise `z` (decoded as codes, or through the fitted `latent_prior`); the generator
         interface every kzoo model has. Use `decode` for given latent codes."""
-        return self.decode(self.prior_codes(z))
+        return self.decode(self.prior_codes(z), labels)
 
-    def reconstruct(self, images):
+    def reconstruct(self, images, labels=None):
         """Decode the posterior mean of each image."""
-        return self.decode(self.encode(images)[0])
+        return self.decode(self.encode(images, labels)[0], labels)
 
-    def sample(self, num_images, seed=None):
+    def sample(self, num_images, seed=None, labels=None):
         """`num_images` images generated from z ~ N(0, I) (see `generate`)."""
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
-        return self.generate(z)
+        return self.generate(z, labels)
 
     def posterior_means(self, images, batch_size=1000):
         """The posterior means `[N, latent_dim]` (float32) of `images`: an array in [0, 1], encoded `batch_size` at
@@ -160,24 +192,24 @@ class VAE(CheckedInputs, keras.Model):
 
     # -- training -------------------------------------------------------------------------------
 
-    def _sample_z(self, images, training, noise=None):
-        mean, log_var = self.encode(images, training=training)  # float32
+    def _sample_z(self, images, training, noise=None, labels=None):
+        mean, log_var = self.encode(images, labels, training=training)  # float32
         eps = knoise.normal(ops.shape(mean), noise or self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
 
-    def compute_vae_losses(self, images, training=False, noise=None):
+    def compute_vae_losses(self, images, training=False, noise=None, labels=None):
         """Per-image ``(total, reconstruction, kl)``, each `[B]`, in float32."""
-        z, mean, log_var = self._sample_z(images, training, noise)
-        logits = ops.cast(self.decoder(z, training=training), "float32")
+        z, mean, log_var = self._sample_z(images, training, noise, labels)
+        logits = ops.cast(self.decoder(self._with_labels(z, labels), training=training), "float32")
         reconstruction = reconstruction_loss(images, logits, self.reconstruction)
         kl = gaussian_kl(mean, log_var)
         return reconstruction + self.beta * kl, reconstruction, kl
 
     def train_step(self, data):
-        images = _images_of(data, self)
+        images, labels = _images_and_labels(data, self)
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         with tf.GradientTape() as tape:
-            total, reconstruction, kl = self.compute_vae_losses(images, training=True, noise=noise)
+            total, reconstruction, kl = self.compute_vae_losses(images, training=True, noise=noise, labels=labels)
             loss = scale_for_replicas(ops.mean(total))
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_weights)
@@ -185,7 +217,8 @@ class VAE(CheckedInputs, keras.Model):
         return self._track(total, reconstruction, kl)
 
     def test_step(self, data):
-        return self._track(*self.compute_vae_losses(_images_of(data, self), training=False))
+        images, labels = _images_and_labels(data, self)
+        return self._track(*self.compute_vae_losses(images, training=False, labels=labels))
 
     def _track(self, total, reconstruction, kl):
         # Per-image values, so an epoch's figure is the mean over images even with a short last batch.
@@ -206,11 +239,25 @@ class VAE(CheckedInputs, keras.Model):
             "latent_prior": None if self.latent_prior is None else
             keras.saving.serialize_keras_object(self.latent_prior),
         })
+        if self.num_classes is not None:  # only when conditional, so other configs stay as they were
+            config["num_classes"] = self.num_classes
         return config
 
     @classmethod
     def from_config(cls, config):
         return from_config_with_submodels(cls, config, cls.submodels)
+
+
+def _images_and_labels(data, model):
+    """The images and (for a conditional VAE, required) int32 labels of a `fit` batch, checked."""
+    x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if model.num_classes is None:
+        check_no_labels(labels, type(model).__name__)
+    else:
+        check_labels_given(labels, type(model).__name__, model.num_classes)
+        labels = ops.cast(labels, "int32")
+    check_image_batch(x, model.image_shape, type(model).__name__, "encoder")
+    return x, labels
 
 
 def _images_of(data, model=None):

@@ -118,11 +118,13 @@ VAE_DESIGNS = {
 }
 
 
-def build_vae_networks(design="conv28", latent_dim=None, image_shape=None):
+def build_vae_networks(design="conv28", latent_dim=None, image_shape=None, num_classes=None):
     """Return `(encoder, decoder)` functional models of a named design.
 
     `latent_dim` and `image_shape` default to the design's published values. Convolutional 28x28 designs
-    need 28x28 inputs; the MLP designs accept any image shape.
+    need 28x28 inputs; the MLP designs accept any image shape. With `num_classes` (a conditional VAE, Sohn et al.
+    2015), the encoder takes `[images, labels]` and the decoder `[z, labels]`: the one-hot label is joined to the
+    encoder's features before the Gaussian head and to the code before the decoder's first layer.
     """
     if design not in VAE_DESIGNS:
         raise ValueError(f"unknown VAE design {design!r}; choose one of {', '.join(VAE_DESIGNS)}.")
@@ -133,7 +135,18 @@ def build_vae_networks(design="conv28", latent_dim=None, image_shape=None):
         raise ValueError(f"design {design!r} is built for 28x28 images, got image_shape {image_shape}; "
                          "use an MLP design (mlp600, mlp256, mlp_rgb64) for other sizes.")
     images = keras.Input(image_shape, name="images")
-    encoder = keras.Model(images, _gaussian_head(spec.encoder_body(images), latent_dim), name=f"{design}_encoder")
+    features, encoder_inputs = spec.encoder_body(images), images
     z = keras.Input((latent_dim,), name="z")
-    decoder = keras.Model(z, spec.decoder_body(z, image_shape), name=f"{design}_decoder")
+    code, decoder_inputs = z, z
+    if num_classes is not None:
+        encoder_labels, decoder_labels = (keras.Input((), dtype="int32", name="labels") for _ in range(2))
+        features = layers.Concatenate()([features, _one_hot(encoder_labels, num_classes)])
+        code = layers.Concatenate()([z, _one_hot(decoder_labels, num_classes)])
+        encoder_inputs, decoder_inputs = [images, encoder_labels], [z, decoder_labels]
+    encoder = keras.Model(encoder_inputs, _gaussian_head(features, latent_dim), name=f"{design}_encoder")
+    decoder = keras.Model(decoder_inputs, spec.decoder_body(code, image_shape), name=f"{design}_decoder")
     return encoder, decoder
+
+
+def _one_hot(labels, num_classes):
+    return layers.CategoryEncoding(int(num_classes), output_mode="one_hot")(labels)
