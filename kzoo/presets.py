@@ -81,11 +81,17 @@ class GANSettings:
     generator_ema: float | None = None
     num_classes: int | None = None
     augment: str | None = None
+    auxiliary_weight: float | None = None
 
     def __post_init__(self):
         from kzoo.losses.adversarial import LOSS_PAIRS
         from kzoo.networks import GAN_DESIGNS
         _choice("model.design", self.design, tuple(GAN_DESIGNS))
+        if self.auxiliary_weight is not None and (self.num_classes is None or isinstance(self.auxiliary_weight, bool)
+                                                  or not isinstance(self.auxiliary_weight, (int, float))
+                                                  or self.auxiliary_weight <= 0):
+            _fail("model.auxiliary_weight", f"the AC-GAN class-loss weight is a number above 0 for a conditional "
+                                            f"model (model.num_classes set); got {self.auxiliary_weight!r}.")
         if self.augment is not None:
             from kzoo.augment import parse_policy
             try:
@@ -134,7 +140,8 @@ MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVA
 # Optimizer slots per family: one optimizer spec, or one per network.
 OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic")}
 # Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
-_OMITTED_AT_DEFAULT = {"vae": ("beta", "num_classes"), "gan": ("generator_ema", "num_classes", "augment"), "critic_vae": ()}
+_OMITTED_AT_DEFAULT = {"vae": ("beta", "num_classes"),
+                       "gan": ("generator_ema", "num_classes", "augment", "auxiliary_weight"), "critic_vae": ()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -513,13 +520,14 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False, labe
         from kzoo.models import AdversarialModel
         from kzoo.networks import build_gan_networks
         spec = preset["model"]
-        generator, discriminator = networks(*build_gan_networks(spec["design"], spec["latent_dim"], image_shape,
-                                                                num_classes=spec.get("num_classes"),
-                                                                **spec["discriminator"]))
+        generator, discriminator = networks(*build_gan_networks(
+            spec["design"], spec["latent_dim"], image_shape, num_classes=spec.get("num_classes"),
+            auxiliary_classifier=spec.get("auxiliary_weight") is not None, **spec["discriminator"]))
         lipschitz = constraints.get(spec["lipschitz"])
         model = AdversarialModel(generator, discriminator, loss=spec["loss"], lipschitz=lipschitz,
                                  n_critic=spec["n_critic"], seed=seed, generator_ema=spec.get("generator_ema"),
                                  num_classes=spec.get("num_classes"), augment=spec.get("augment"),
+                                 auxiliary_weight=spec.get("auxiliary_weight"),
                                  label_distribution=label_distribution if spec.get("num_classes") else None)
         model.compile(d_optimizer=make_optimizer(preset["optimizer"]["d"]),
                       g_optimizer=make_optimizer(preset["optimizer"]["g"]))

@@ -164,3 +164,26 @@ def test_a_cvae_draws_the_class_it_is_asked_for(tmp_path):
     saved = tf.saved_model.load(str(tmp_path / "saved"))
     encoded = saved.encode(np.asarray(model.generate(z[:8], labels[:8])), labels[:8])
     assert encoded["mean"].shape == (8, model.latent_dim)
+
+
+def test_acgan_adds_the_class_loss_to_both_players(tmp_path):
+    """With an auxiliary classifier the discriminator sees images only and also outputs class logits; the
+    reported class loss is the cross-entropy of its logits on the real and fake batches, and the option goes
+    through presets (`--set model.auxiliary_weight=1`) and `.keras`."""
+    from kzoo import presets
+    from kzoo.models.adversarial import class_loss
+    preset, applied = presets.apply_settings(presets.get("cdcgan_fashion"), ["model.auxiliary_weight=1.0"])
+    gan = presets.build_model(preset, image_shape=(28, 28, 1), seed=0)
+    assert len(gan.discriminator.inputs) == 1 and gan.discriminator.outputs[1].shape[-1] == 10
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    labels = np.arange(16) % 10
+    logs = gan.evaluate(images, labels, batch_size=16, verbose=0, return_dict=True)
+    # The untrained logits give the class loss their cross-entropy: real with their labels, fakes with theirs.
+    _, real_logits = gan.discriminator(images)
+    assert logs["class_loss"] > float(class_loss(labels, real_logits)) * 0.5 and np.isfinite(logs["class_loss"])
+    history = gan.fit(images, labels, batch_size=16, epochs=2, verbose=0).history
+    assert "class_loss" in history and all(np.isfinite(history["class_loss"]))
+    gan.save(tmp_path / "acgan.keras")
+    assert keras.models.load_model(tmp_path / "acgan.keras").auxiliary_weight == 1.0
+    with pytest.raises(ValueError, match="model.auxiliary_weight"):
+        presets.apply_settings(presets.get("dcgan_fashion"), ["model.auxiliary_weight=1.0"])

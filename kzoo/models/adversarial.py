@@ -36,25 +36,61 @@ def with_labels(critic, labels):
     return critic if labels is None else WithLabels(critic, labels)
 
 
+class ScoreOnly:
+    """An AC-GAN discriminator seen through its score alone (the penalties differentiate the score)."""
+
+    def __init__(self, critic):
+        self.critic = critic
+
+    def __call__(self, images, training=False):
+        return self.critic(images, training=training)[0]
+
+    @property
+    def trainable_variables(self):
+        return self.critic.trainable_variables
+
+
+def class_loss(labels, logits):
+    """Mean cross-entropy of class `logits` against int `labels` (the AC-GAN term)."""
+    return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, ops.cast(logits, "float32"),
+                                                                 from_logits=True))
+
+
+def critic_outputs(critic, images, labels, auxiliary, training=True):
+    """`(score, class logits or None)` of a critic: plain, conditional (labels in), or AC-GAN (logits out)."""
+    if auxiliary:
+        score, logits = critic(images, training=training)
+        return ops.cast(score, "float32"), ops.cast(logits, "float32")
+    return ops.cast(with_labels(critic, labels)(images, training=training), "float32"), None
+
+
 def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None, real_labels=None,
-                  fake_labels=None):
+                  fake_labels=None, auxiliary_weight=None):
     """One optimizer step of a discriminator/critic on a batch of real and fake inputs.
 
     Minimises `loss_pair.discriminator(f(real), f(fake)) + lipschitz.penalty(...)`, then applies the Lipschitz
     strategy's constraint. A conditional critic gets each batch's labels; its penalty is taken with the real
-    labels. Returns `(loss, penalty, real_output, fake_output)` with outputs in float32.
+    labels. With `auxiliary_weight` (AC-GAN), the critic also outputs class logits, and the weighted cross-entropy
+    of both batches' logits against their labels is added. Returns `(loss, penalty, real_output, fake_output,
+    class loss or None)` with outputs in float32.
     """
-    real_critic, fake_critic = with_labels(critic, real_labels), with_labels(critic, fake_labels)
+    auxiliary = auxiliary_weight is not None
+    scorer = ScoreOnly(critic) if auxiliary else with_labels(critic, real_labels)
     with tf.GradientTape() as tape:
-        real_output = ops.cast(real_critic(real, training=True), "float32")
-        fake_output = ops.cast(fake_critic(fake, training=True), "float32")
+        real_output, real_logits = critic_outputs(critic, real, real_labels, auxiliary)
+        fake_output, fake_logits = critic_outputs(critic, fake, fake_labels, auxiliary)
         loss = loss_pair.discriminator(real_output, fake_output)
-        penalty = lipschitz.penalty(real_critic, real, fake, seed=seed)
-        scaled = optimizer.scale_loss(scale_for_replicas(loss + penalty))
+        penalty = lipschitz.penalty(scorer, real, fake, seed=seed)
+        total = loss + penalty
+        classes = None
+        if auxiliary:
+            classes = class_loss(real_labels, real_logits) + class_loss(fake_labels, fake_logits)
+            total = total + auxiliary_weight * classes
+        scaled = optimizer.scale_loss(scale_for_replicas(total))
     grads = tape.gradient(scaled, critic.trainable_variables)
     optimizer.apply(grads, critic.trainable_variables)
     lipschitz.after_update(critic)
-    return loss, penalty, real_output, fake_output
+    return loss, penalty, real_output, fake_output, classes
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -81,6 +117,11 @@ class AdversarialModel(CheckedInputs, keras.Model):
             of each step get labels drawn from `label_distribution` (uniform by default; `kzoo train` passes the
             training data's class frequencies).
         label_distribution: the class probabilities fake labels are drawn from (`num_classes` values).
+        auxiliary_weight: `None`, or the weight of the auxiliary-classifier loss of an AC-GAN (Odena et al. 2017):
+            a conditional generator with a discriminator that sees images only and also outputs class logits
+            (`build_gan_networks(..., num_classes=K, auxiliary_classifier=True)`); the cross-entropy of the logits of
+            real and fake images against their labels is added to the discriminator's loss, that of the fakes to
+            the generator's.
         augment: `None`, or a DiffAugment policy (`"color,translation,cutout"`, Zhao et al. 2020; `kzoo.augment`):
             real and generated images are augmented, independently per image, before every discriminator call,
             in the generator's step too.
@@ -96,13 +137,14 @@ class AdversarialModel(CheckedInputs, keras.Model):
 
     def __init__(self, generator, discriminator, loss="non_saturating", lipschitz=None, n_critic=1, seed=None,
                  pixel_range=(-1.0, 1.0), generator_ema=None, num_classes=None, label_distribution=None, augment=None,
-                 **kwargs):
+                 auxiliary_weight=None, **kwargs):
         super().__init__(**kwargs)
+        self.auxiliary_weight = None if auxiliary_weight is None else float(auxiliary_weight)
         from kzoo.augment import DiffAugment, parse_policy
         self.augment_policy = ",".join(parse_policy(augment)) or None
         self.augmenter = DiffAugment(self.augment_policy) if self.augment_policy else None
         self.num_classes, self.label_distribution = check_conditional_networks(
-            generator, discriminator, num_classes, label_distribution)
+            generator, discriminator, num_classes, label_distribution, auxiliary=self.auxiliary_weight is not None)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
         if generator_ema is not None and not 0.0 < float(generator_ema) < 1.0:
@@ -110,7 +152,7 @@ class AdversarialModel(CheckedInputs, keras.Model):
                              f"None for no averaging; got {generator_ema}.")
         lipschitz = constraints.get(lipschitz)
         discriminator = lipschitz.prepare(discriminator)  # spectral normalisation wraps the critic's layers
-        out_shape = tuple(discriminator.outputs[0].shape[1:])
+        out_shape = tuple(discriminator.outputs[0].shape[1:])  # the score (AC-GAN: its first output)
         if out_shape != (1,):
             raise ValueError(f"the discriminator must output one value per image, shape (batch, 1); "
                              f"{discriminator.name} outputs (batch, {', '.join(map(str, out_shape))}).")
@@ -139,6 +181,7 @@ class AdversarialModel(CheckedInputs, keras.Model):
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.class_loss_tracker = keras.metrics.Mean(name="class_loss")
         self.built = True
 
     @property
@@ -158,6 +201,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
             trackers.append(self.penalty_tracker)
         if self.loss_pair.probabilistic:
             trackers += [self.d_real_tracker, self.d_fake_tracker]
+        if self.auxiliary_weight is not None:
+            trackers.append(self.class_loss_tracker)
         return trackers
 
     # -- compile ----------------------------------------------------------------------------------
@@ -223,8 +268,12 @@ class AdversarialModel(CheckedInputs, keras.Model):
         """D(x) = P(real) for the probability losses, the critic score otherwise (of `(x, label)` when
         conditional)."""
         images = ops.convert_to_tensor(images, "float32")
-        critic = self.discriminator if self.num_classes is None else \
-            WithLabels(self.discriminator, self.check_labels(labels, ops.shape(images)[0]))
+        if self.auxiliary_weight is not None:
+            critic = ScoreOnly(self.discriminator)
+        elif self.num_classes is None:
+            critic = self.discriminator
+        else:
+            critic = WithLabels(self.discriminator, self.check_labels(labels, ops.shape(images)[0]))
         output = ops.cast(critic(images, training=False), "float32")
         return ops.sigmoid(output) if self.loss_pair.probabilistic else output
 
@@ -269,17 +318,20 @@ class AdversarialModel(CheckedInputs, keras.Model):
             real_i = real[i::self.n_critic][:batch]
             real_labels = None if labels is None else ops.cast(labels[i::self.n_critic][:batch], "int32")
             fake_i, fake_labels = self._fakes(batch, noise)
-            d_loss, penalty, real_out, fake_out = critic_update(
+            d_loss, penalty, real_out, fake_out, classes = critic_update(
                 self.discriminator, self.d_optimizer, self._augmented(real_i, noise), self._augmented(fake_i, noise),
-                self.loss_pair, self.lipschitz, seed=noise, real_labels=real_labels, fake_labels=fake_labels)
-            self._track_critic(d_loss, penalty, real_out, fake_out)
+                self.loss_pair, self.lipschitz, seed=noise, real_labels=real_labels, fake_labels=fake_labels,
+                auxiliary_weight=self.auxiliary_weight)
+            self._track_critic(d_loss, penalty, real_out, fake_out, classes)
 
         with tf.GradientTape() as tape:
             fake, fake_labels = self._fakes(batch, noise)
-            fake_out = ops.cast(with_labels(self.discriminator, fake_labels)(self._augmented(fake, noise),
-                                                                             training=True), "float32")
+            fake_out, fake_logits = critic_outputs(self.discriminator, self._augmented(fake, noise), fake_labels,
+                                                   self.auxiliary_weight is not None)
             g_loss = self.loss_pair.generator(fake_out)
-            scaled = self.optimizer.scale_loss(scale_for_replicas(g_loss))
+            total = g_loss if fake_logits is None else g_loss + self.auxiliary_weight * class_loss(fake_labels,
+                                                                                                   fake_logits)
+            scaled = self.optimizer.scale_loss(scale_for_replicas(total))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.optimizer.apply(grads, self.generator.trainable_variables)
         if self.averaged_generator is not None:
@@ -299,17 +351,21 @@ class AdversarialModel(CheckedInputs, keras.Model):
         self._check_batch(real, labels)
         batch = ops.shape(real)[0]
         fake, fake_labels = self._fakes(batch, self.seed_generator, training=False)
-        real_critic = with_labels(self.discriminator, None if labels is None else ops.cast(labels, "int32"))
-        fake_critic = with_labels(self.discriminator, fake_labels)
-        real_out = ops.cast(real_critic(real, training=False), "float32")
-        fake_out = ops.cast(fake_critic(fake, training=False), "float32")
-        penalty = self.lipschitz.penalty(real_critic, real, fake, seed=self.seed_generator)
-        self._track_critic(self.loss_pair.discriminator(real_out, fake_out), penalty, real_out, fake_out)
+        labels = None if labels is None else ops.cast(labels, "int32")
+        auxiliary = self.auxiliary_weight is not None
+        real_out, real_logits = critic_outputs(self.discriminator, real, labels, auxiliary, training=False)
+        fake_out, fake_logits = critic_outputs(self.discriminator, fake, fake_labels, auxiliary, training=False)
+        scorer = ScoreOnly(self.discriminator) if auxiliary else with_labels(self.discriminator, labels)
+        penalty = self.lipschitz.penalty(scorer, real, fake, seed=self.seed_generator)
+        classes = None if not auxiliary else class_loss(labels, real_logits) + class_loss(fake_labels, fake_logits)
+        self._track_critic(self.loss_pair.discriminator(real_out, fake_out), penalty, real_out, fake_out, classes)
         self.g_loss_tracker.update_state(self.loss_pair.generator(fake_out))
         return step_logs(self.metrics)
 
-    def _track_critic(self, d_loss, penalty, real_out, fake_out):
+    def _track_critic(self, d_loss, penalty, real_out, fake_out, classes=None):
         self.d_loss_tracker.update_state(d_loss)
+        if classes is not None:
+            self.class_loss_tracker.update_state(classes)
         if self.loss_pair.estimates_wasserstein:
             self.wasserstein_tracker.update_state(ops.mean(real_out) - ops.mean(fake_out))
         if self.lipschitz.has_penalty:
@@ -333,6 +389,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
         })
         if self.augment_policy:  # only when used, so other configs stay as they were
             config["augment"] = self.augment_policy
+        if self.auxiliary_weight is not None:
+            config["auxiliary_weight"] = self.auxiliary_weight
         if self.num_classes is not None:  # only when conditional, so unconditional configs stay as they were
             config.update(num_classes=self.num_classes, label_distribution=[float(p) for p in self.label_distribution])
         return config

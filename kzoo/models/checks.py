@@ -79,11 +79,19 @@ def check_labels_given(labels, model_name, num_classes):
                          f"{tuple(labels.shape)} (one-hot labels: pass labels.argmax(-1)).")
 
 
-def check_conditional_networks(generator, discriminator, num_classes, label_distribution):
+def check_conditional_networks(generator, discriminator, num_classes, label_distribution, auxiliary=False):
     """`(num_classes, label_distribution)` checked against the networks: two inputs each (the second the labels)
-    for a conditional model, one for an unconditional one; the distribution sums to 1 (default: uniform)."""
+    for a conditional model (an AC-GAN discriminator: the image only, and two outputs, the second `num_classes`
+    logits), one for an unconditional one; the distribution sums to 1 (default: uniform)."""
     import numpy as np
-    inputs = (len(generator.inputs), len(discriminator.inputs))
+    if auxiliary:
+        if num_classes is None or len(generator.inputs) != 2 or len(discriminator.inputs) != 1 or \
+                len(discriminator.outputs) != 2 or discriminator.outputs[1].shape[-1] != int(num_classes):
+            raise ValueError("an auxiliary-classifier GAN needs num_classes, a generator taking [z, labels] and a "
+                             "discriminator taking images with two outputs, [score, class logits] "
+                             "(build_gan_networks(..., num_classes=K, auxiliary_classifier=True)).")
+    # An AC-GAN discriminator sees the images only; it counts as conditional through its class logits.
+    inputs = (len(generator.inputs), 2 if auxiliary else len(discriminator.inputs))
     if num_classes is None:
         if inputs != (1, 1):
             raise ValueError(f"networks with label inputs (generator {inputs[0]} inputs, discriminator {inputs[1]}) "

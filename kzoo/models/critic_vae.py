@@ -103,7 +103,7 @@ class CriticVAE(VAE):
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
         for _ in range(self.n_critic):
             z_q, _, _ = self._sample_z(images, training=True, noise=noise)
-            critic_loss, penalty, _, _ = critic_update(
+            critic_loss, penalty, _, _, _ = critic_update(
                 self.latent_critic, self.critic_optimizer, self._prior_codes(z_q, noise), z_q, _WASSERSTEIN,
                 self.lipschitz, seed=noise)
             self.critic_loss_tracker.update_state(critic_loss)

@@ -57,12 +57,13 @@ def dcgan28_generator(latent_dim=100, channels=1, num_classes=None):
     return keras.Model(inputs, x, name="dcgan28_generator")
 
 
-def dcgan28_discriminator(image_shape=(28, 28, 1), batch_norm=True, num_classes=None):
+def dcgan28_discriminator(image_shape=(28, 28, 1), batch_norm=True, num_classes=None, auxiliary_classifier=False):
     """Conv(64,4,s2)+LReLU -> Conv(128,4,s2)[+BN]+LReLU -> Conv(1,7,valid): one value per image.
 
     `batch_norm=False` gives the WGAN-GP critic (the penalty is per example, which batch norm breaks). With
     `num_classes`, the inputs are [image, label] and the output adds the projection of the label's embedding onto
-    the last feature map (a projection discriminator).
+    the last feature map (a projection discriminator); with `auxiliary_classifier` too, the input is the image
+    alone and a second output holds `num_classes` class logits from the same features (AC-GAN, Odena et al. 2017).
     """
     images = keras.Input(image_shape, name="images")
     x = _leaky(layers.Conv2D(64, 4, strides=2, padding="same")(images))
@@ -70,6 +71,10 @@ def dcgan28_discriminator(image_shape=(28, 28, 1), batch_norm=True, num_classes=
     if batch_norm:
         x = layers.BatchNormalization()(x)
     features = _leaky(x)
+    if auxiliary_classifier:
+        score = layers.Flatten(name="output")(layers.Conv2D(1, 7, padding="valid")(features))
+        logits = layers.Dense(int(num_classes), name="class_logits")(layers.Flatten()(features))
+        return keras.Model(images, [score, logits], name="dcgan28_discriminator")
     score = layers.Flatten(name="score" if num_classes else "output")(layers.Conv2D(1, 7, padding="valid")(features))
     inputs, output = _projection_output(features, score, images, num_classes)
     return keras.Model(inputs, output, name="dcgan28_discriminator")
@@ -168,8 +173,10 @@ GAN_DESIGNS = {
 }
 
 
-def build_gan_networks(design, latent_dim=100, image_shape=None, num_classes=None, **discriminator_kwargs):
-    """`(generator, discriminator)` of a named design; class-conditional ones with `num_classes`."""
+def build_gan_networks(design, latent_dim=100, image_shape=None, num_classes=None, auxiliary_classifier=False,
+                       **discriminator_kwargs):
+    """`(generator, discriminator)` of a named design; class-conditional ones with `num_classes` (a projection
+    discriminator, or with `auxiliary_classifier` an AC-GAN discriminator that sees the image only)."""
     if design not in GAN_DESIGNS:
         raise ValueError(f"unknown GAN design {design!r}; choose one of {', '.join(GAN_DESIGNS)}.")
     spec = GAN_DESIGNS[design]
@@ -179,6 +186,10 @@ def build_gan_networks(design, latent_dim=100, image_shape=None, num_classes=Non
             raise ValueError(f"GAN design {design!r} has no class-conditional form; conditional designs: "
                              f"{', '.join(n for n, d in GAN_DESIGNS.items() if d.conditional)}.")
         generator_kwargs["num_classes"] = discriminator_kwargs["num_classes"] = int(num_classes)
+        if auxiliary_classifier:
+            discriminator_kwargs["auxiliary_classifier"] = True
+    elif auxiliary_classifier:
+        raise ValueError("an auxiliary classifier needs num_classes.")
     if image_shape is not None:
         image_shape = tuple(image_shape)
         if image_shape[:2] != spec.image_size:
