@@ -187,3 +187,16 @@ def test_acgan_adds_the_class_loss_to_both_players(tmp_path):
     assert keras.models.load_model(tmp_path / "acgan.keras").auxiliary_weight == 1.0
     with pytest.raises(ValueError, match="model.auxiliary_weight"):
         presets.apply_settings(presets.get("dcgan_fashion"), ["model.auxiliary_weight=1.0"])
+
+
+def test_kzoo_train_runs_a_conditional_preset_end_to_end(tmp_path):
+    """`kzoo train` on a conditional preset: the stream carries labels, the fakes' labels follow the training
+    data's class frequencies, the epoch grid has one row per class, and the export takes labels."""
+    from kzoo import training
+    out = tmp_path / "run"
+    summary = training.train("cdcgan_mnist", out, epochs=1, take=256, batch_size=64, verbose=0)
+    model = keras.models.load_model(out / "model.keras")
+    counts = np.bincount(datasets.load_arrays("mnist", "train").labels[:256], minlength=10)
+    np.testing.assert_allclose(model.label_distribution, counts / counts.sum(), rtol=1e-6)
+    assert summary["steps"] == 4 and (out / "samples" / "epoch_001.png").exists()
+    assert json.loads((out / "saved_model" / "kzoo.json").read_text())["num_classes"] == 10
