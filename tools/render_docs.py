@@ -149,6 +149,23 @@ def sweep(name) -> str:
                     f"([`results/{name}.json`](../results/{name}.json)).\n")
 
 
+def conditional_progress(name) -> str:
+    """A conditional run's checkpoint measured by tools/conditional_progress.py: the protocol in a sentence, then the
+    per-class table."""
+    record = load(name)
+    p, r = record["protocol"], record["results"]
+    table = r["tables"]["per_class"]
+    total = p["planned_epochs"] * p["steps_per_epoch"] if p.get("steps_per_epoch") else None
+    return (f"Checkpoint after {p['steps']:,} generator steps ({p['epochs']} of {p['planned_epochs']} epochs"
+            + (f", {total:,.0f} steps planned" if total else "") + f"; {p['precision']}, seed "
+            f"{', '.join(map(str, p['seeds']))}, {p['wall_time_s'] / 60:.0f} minutes of training): "
+            f"{r['class_fidelity'] * 100:.1f}% of {p['num_generated']:,} samples drawn class by class are judged to "
+            f"be the class asked for by the {p['feature_network']}, which scores {r['real_accuracy'] * 100:.2f}% on "
+            f"the real {p['split']} images; {r['classes_covered']} classes covered "
+            f"([`results/{name}.json`](../results/{name}.json)).\n\n"
+            + markdown_table(table["columns"], table["rows"]))
+
+
 def ci_time() -> str:
     r = load("ci_time")
     res, p = r["results"], r["protocol"]
@@ -239,7 +256,7 @@ def frechet_distance() -> str:
 
 RENDERERS = {"frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
-             "ci_time": ci_time, "main_job": main_job, "sweep": sweep}
+             "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
 
 def render_spec(spec: str) -> str:
