@@ -13,7 +13,7 @@ from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
 from kzoo.models.checks import (CheckedInputs, check_conditional_networks, check_critic_batch, check_image_batch,
-                               check_labels_given, check_no_labels)
+                               check_labels_given, check_no_labels, class_labels)
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
                                        serialize_submodels)
 
@@ -248,17 +248,7 @@ class AdversarialModel(CheckedInputs, keras.Model):
 
     def check_labels(self, labels, count):
         """`labels` as int32 class indices (classes in turn when None); out-of-range classes are refused."""
-        if labels is None:
-            return ops.cast(ops.arange(count) % self.num_classes, "int32")
-        if tf.executing_eagerly():
-            import numpy as np
-            values = np.asarray(labels)
-            if values.shape != (int(count),) or values.dtype.kind not in "iu" or \
-                    (values.size and (values.min() < 0 or values.max() >= self.num_classes)):
-                raise ValueError(f"labels must be {int(count)} integers in [0, {self.num_classes}), one per latent "
-                                 f"vector; got {values.dtype} values of shape {values.shape}"
-                                 + (f" in [{values.min()}, {values.max()}]" if values.size else "") + ".")
-        return ops.cast(labels, "int32")
+        return class_labels(labels, count, self.num_classes)
 
     def sample(self, num_images, seed=None, labels=None):
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)

@@ -109,3 +109,21 @@ def check_conditional_networks(generator, discriminator, num_classes, label_dist
         raise ValueError(f"label_distribution must be {num_classes} non-negative class probabilities summing to 1; "
                          f"got {label_distribution!r}.")
     return int(num_classes), tuple(float(p) for p in distribution)
+
+
+def class_labels(labels, count, num_classes, what="latent vector"):
+    """`labels` as int32 class indices for `count` inputs of a conditional model (classes in turn, 0, 1, ..., when
+    None); concrete labels of another shape, type or range are refused."""
+    import numpy as np
+    import tensorflow as tf
+    from keras import ops
+    if labels is None:
+        return ops.cast(ops.arange(count) % num_classes, "int32")
+    if tf.executing_eagerly():  # concrete values are checked; traced ones (a SavedModel endpoint) cannot be
+        values = np.asarray(labels)
+        if values.shape != (int(count),) or values.dtype.kind not in "iu" or \
+                (values.size and (values.min() < 0 or values.max() >= num_classes)):
+            raise ValueError(f"labels must be {int(count)} integers in [0, {num_classes}), one per {what}; got "
+                             f"{values.dtype} values of shape {values.shape}"
+                             + (f" in [{values.min()}, {values.max()}]" if values.size else "") + ".")
+    return ops.cast(labels, "int32")

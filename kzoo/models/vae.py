@@ -8,7 +8,7 @@ from keras import ops
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
-from kzoo.models.checks import CheckedInputs, check_image_batch, check_labels_given, check_no_labels
+from kzoo.models.checks import CheckedInputs, check_image_batch, check_labels_given, check_no_labels, class_labels
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
@@ -126,16 +126,7 @@ class VAE(CheckedInputs, keras.Model):
                 raise ValueError(f"{type(self).__name__} is unconditional: it takes no labels.")
             return x
         x = ops.convert_to_tensor(x)
-        count = ops.shape(x)[0]
-        if labels is None:
-            return [x, ops.cast(ops.arange(count) % self.num_classes, "int32")]
-        if tf.executing_eagerly():
-            values = np.asarray(labels)
-            if values.shape != (int(count),) or values.dtype.kind not in "iu" or \
-                    (values.size and (values.min() < 0 or values.max() >= self.num_classes)):
-                raise ValueError(f"labels must be {int(count)} integers in [0, {self.num_classes}), one per input; "
-                                 f"got {values.dtype} values of shape {values.shape}.")
-        return [x, ops.cast(labels, "int32")]
+        return [x, class_labels(labels, ops.shape(x)[0], self.num_classes, what="input")]
 
     def encode(self, images, labels=None, training=False):
         """Posterior parameters ``(mean, log_var)`` of images in [0, 1], float32 whatever the compute dtype (numpy
