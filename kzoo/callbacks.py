@@ -128,7 +128,9 @@ def latent_interpolation(model, examples=None, seed=0, rows=4, steps=10, labels=
         to_images = model.generate
         if classes:
             row_labels = np.repeat(np.arange(rows) % classes, steps).astype(np.int32)
-    path = np.concatenate([visualize.linear_path(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
+    between = visualize.spherical_path if getattr(model, "interpolation", "linear") == "spherical" \
+        else visualize.linear_path
+    path = np.concatenate([between(z[2 * i], z[2 * i + 1], steps) for i in range(rows)])
     return np.asarray(to_images(path) if row_labels is None else to_images(path, row_labels))
 
 

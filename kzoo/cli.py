@@ -64,7 +64,13 @@ def _sample(args):
         labels = None
     count = args.n if labels is None else len(labels)
     z = np.random.default_rng(args.seed).standard_normal((count, model.latent_dim)).astype(np.float32)
-    generated = model.generate(z) if labels is None else model.generate(z, labels)
+    if args.steps is not None:
+        if not hasattr(model, "sampling_steps") and not (hasattr(model, "_loaded") and labels is None):
+            raise ValueError(f"--steps is the number of sampling steps of a diffusion model; {args.model} is a "
+                             f"{type(model).__name__}.")
+        generated = model.generate(z, steps=args.steps)
+    else:
+        generated = model.generate(z) if labels is None else model.generate(z, labels)
     images = to_uint8(np.asarray(generated), model.pixel_range)
     out = pathlib.Path(args.out)
     visualize.save_grid(out, images, ncols=columns)
@@ -204,6 +210,7 @@ def build_parser():
     sample.add_argument("--columns", type=int, help="grid columns (default: square, or one row per class)")
     sample.add_argument("--labels", help="class-conditional models: the classes to draw, e.g. 0,7,9 (one row each; "
                                          "default: every class)")
+    sample.add_argument("--steps", type=int, help="diffusion models: sampling steps (default: the model's, e.g. 50)")
     sample.set_defaults(func=_sample)
 
     export = sub.add_parser("export", help="export a trained model as a SavedModel with serving endpoints")

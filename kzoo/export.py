@@ -4,7 +4,9 @@
 one endpoint per capability of the model:
 
 - ``generate(z)``: images in the model's pixel range from latent vectors `[N, latent_dim]` (every model);
-  ``generate(z, labels)`` for a class-conditional model (int32 labels `[N]`);
+  ``generate(z, labels)`` for a class-conditional model (int32 labels `[N]`); a diffusion model's `z` is its starting
+  noise, flat, and ``generate(z, steps)`` takes the number of sampling steps (an int32 scalar; ``generate(z)`` uses
+  the model's default);
 - ``decode(z)``: Bernoulli means in [0, 1] (models with a decoder);
 - ``encode(x)``: ``{"mean", "log_var"}`` of the posterior (models with an encoder);
 - ``discriminate(x)``: D(x), a probability or a critic score (adversarial models; ``discriminate(x, labels)`` when
@@ -32,11 +34,16 @@ class ExportError(RuntimeError):
 
 
 def serving_endpoints(model):
-    """``{name: (function, input_signature)}`` of the endpoints `model` supports."""
+    """``{name: (function, input_signature)}`` of the endpoints `model` supports; an endpoint callable in more than
+    one way has a third item, the other signatures (each traced, so the SavedModel accepts each)."""
     import tensorflow as tf
     endpoints = {}
     latent = tf.TensorSpec((None, model.latent_dim), tf.float32, name="z")
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="x")
+    if hasattr(model, "sampling_steps"):  # a diffusion model: the number of steps is a serving argument
+        steps = tf.TensorSpec((), tf.int32, name="steps")
+        endpoints["generate"] = (lambda z, steps=None: model.generate(z, steps), [latent], [[latent, steps]])
+        return endpoints
     if getattr(model, "num_classes", None):  # every endpoint takes the labels too
         labels = tf.TensorSpec((None,), tf.int32, name="labels")
         endpoints["generate"] = (lambda z, y: model.generate(z, y), [latent, labels])
@@ -69,6 +76,8 @@ def manifest(model):
             "pixel_range": [float(v) for v in model.pixel_range]}
     if getattr(model, "num_classes", None):
         info["num_classes"] = int(model.num_classes)
+    if hasattr(model, "sampling_steps"):
+        info.update(sampling_steps=int(model.sampling_steps), timesteps=int(model.timesteps))
     return info
 
 
@@ -96,8 +105,14 @@ def export_saved_model(model, out_dir, verify=True, atol=None):
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        for name, (function, signature) in serving_endpoints(model).items():
-            archive.add_endpoint(name=name, fn=function, input_signature=signature)
+        for name, (function, signature, *others) in serving_endpoints(model).items():
+            if others:
+                function = tf.function(function)
+                for each in [signature, *others[0]]:
+                    function.get_concrete_function(*each)
+                archive.add_endpoint(name=name, fn=function)
+            else:
+                archive.add_endpoint(name=name, fn=function, input_signature=signature)
         archive.write_out(str(tmp), verbose=False)
         (tmp / MANIFEST).write_text(json.dumps(manifest(model), indent=1))
         if verify:
@@ -129,15 +144,18 @@ def check_export(model, loaded, atol=1e-5, count=4, seed=0):
     lo, hi = model.pixel_range
     x = rng.uniform(lo, hi, (count,) + tuple(model.image_shape)).astype(np.float32)
     labels = np.arange(count, dtype=np.int32) % max(1, getattr(model, "num_classes", None) or 1)
-    for name, (function, signature) in serving_endpoints(model).items():
-        inputs = [z if signature[0].name == "z" else x] + ([labels] if len(signature) == 2 else [])
-        expected, got = function(*inputs), getattr(loaded, name)(*inputs)
-        for key in (sorted(expected) if isinstance(expected, dict) else [None]):
-            e = np.asarray(expected[key] if key else expected)
-            g = np.asarray(got[key] if key else got)
-            if e.shape != g.shape or not np.allclose(g, e, atol=atol, rtol=atol):
-                raise ExportError(f"the exported endpoint {name}{'/' + key if key else ''} differs from the Keras "
-                                  f"model (max difference {np.max(np.abs(e - g)) if e.shape == g.shape else 'shape'}).")
+    second = {"labels": labels, "steps": np.int32(2)}  # the second argument of a two-argument signature
+    for name, (function, signature, *others) in serving_endpoints(model).items():
+        for each in [signature, *(others[0] if others else [])]:
+            inputs = [z if each[0].name == "z" else x] + ([second[each[1].name]] if len(each) == 2 else [])
+            expected, got = function(*inputs), getattr(loaded, name)(*inputs)
+            for key in (sorted(expected) if isinstance(expected, dict) else [None]):
+                e = np.asarray(expected[key] if key else expected)
+                g = np.asarray(got[key] if key else got)
+                if e.shape != g.shape or not np.allclose(g, e, atol=atol, rtol=atol):
+                    raise ExportError(
+                        f"the exported endpoint {name}{'/' + key if key else ''} differs from the Keras model (max "
+                        f"difference {np.max(np.abs(e - g)) if e.shape == g.shape else 'shape'}).")
 
 
 def find_model_file(path):
@@ -178,8 +196,10 @@ class SavedModelGenerator:
         self.num_classes = info.get("num_classes")
         self._loaded = tf.saved_model.load(str(path))
 
-    def generate(self, z, labels=None):
+    def generate(self, z, labels=None, steps=None):
         z = np.asarray(z, np.float32)
+        if steps is not None:  # a diffusion model's sampling steps
+            return self._loaded.generate(z, np.int32(steps))
         if self.num_classes is None:
             if labels is not None:
                 raise ValueError("this SavedModel is unconditional: generate(z) takes no labels.")

@@ -136,12 +136,47 @@ class CriticVAESettings:
         _positive_int("model.n_critic", self.n_critic)
 
 
-MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVAESettings}
+@dataclasses.dataclass(frozen=True)
+class DiffusionSettings:
+    """The diffusion family's model settings (`kzoo.models.DiffusionModel`)."""
+
+    design: str
+    schedule: str = "cosine"
+    timesteps: int = 1000
+    prediction: str = "epsilon"
+    ema: float | None = 0.999
+    sampling_steps: int = 50
+    eta: float = 0.0
+
+    def __post_init__(self):
+        from kzoo.models.diffusion import PREDICTIONS
+        from kzoo.models.schedules import SCHEDULES
+        from kzoo.networks import UNET_DESIGNS
+        _choice("model.design", self.design, tuple(UNET_DESIGNS))
+        _choice("model.schedule", self.schedule, tuple(SCHEDULES))
+        _positive_int("model.timesteps", self.timesteps)
+        if self.timesteps < 2:
+            _fail("model.timesteps", f"a noise schedule needs at least 2 timesteps, got {self.timesteps}.")
+        _choice("model.prediction", self.prediction, PREDICTIONS)
+        _positive_int("model.sampling_steps", self.sampling_steps)
+        if self.sampling_steps > self.timesteps:
+            _fail("model.sampling_steps", f"at most the {self.timesteps} timesteps, got {self.sampling_steps}.")
+        eta = self.eta
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
+            _fail("model.eta", f"DDIM's noise scale is a number from 0 to 1, got {eta!r}.")
+        ema = self.ema
+        if ema is not None and (isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema < 1):
+            _fail("model.ema", f"is a decay between 0 and 1 (e.g. 0.999) or null; got {ema!r}.")
+
+
+MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVAESettings,
+                  "diffusion": DiffusionSettings}
 # Optimizer slots per family: one optimizer spec, or one per network.
-OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic")}
+OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic"), "diffusion": None}
 # Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
 _OMITTED_AT_DEFAULT = {"vae": ("beta", "num_classes"),
-                       "gan": ("generator_ema", "num_classes", "augment", "auxiliary_weight"), "critic_vae": ()}
+                       "gan": ("generator_ema", "num_classes", "augment", "auxiliary_weight"), "critic_vae": (),
+                       "diffusion": ()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +185,7 @@ class Preset:
 
     name: str
     family: str
-    model: VAESettings | GANSettings | CriticVAESettings
+    model: VAESettings | GANSettings | CriticVAESettings | DiffusionSettings
     optimizer: dict
     dataset: str | None
     batch_size: int
@@ -273,6 +308,12 @@ def _adam(learning_rate, beta_1=0.9, beta_2=0.999):
     return {"class_name": "Adam", "learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2}
 
 
+def _diffusion(design, dataset, batch_size, epochs, about, learning_rate=1e-3):
+    return {"family": "diffusion", "model": dataclasses.asdict(DiffusionSettings(design)),
+            "optimizer": {"class_name": "AdamW", "learning_rate": learning_rate, "weight_decay": 1e-4},
+            "dataset": dataset, "batch_size": batch_size, "epochs": epochs, "about": about}
+
+
 _DCGAN_ADAM = _adam(2e-4, 0.5)
 _WGAN_RMSPROP = {"class_name": "RMSprop", "learning_rate": 5e-5}
 _WGAN_GP_ADAM = _adam(1e-4, 0.5, 0.9)
@@ -369,6 +410,18 @@ _SPECS = {
         "dense_conv28_bn", "non_saturating", None, 1, _DCGAN_ADAM, _DCGAN_ADAM, "mnist", 128, 30,
         "dense_gan_mnist with batch normalisation in the generator (after the Dense and the first ConvT), "
         "as in DCGAN; otherwise the same. Study 6 compares the two."),
+    "ddim_fashion": _diffusion(
+        "unet28", "fashion_mnist", 128, 30,
+        "Denoising diffusion (Ho et al. 2020) on Fashion-MNIST: a 1.8M-parameter U-Net (widths 32-64-128, "
+        "attention at 8x8), cosine schedule over 1,000 steps (Nichol & Dhariwal 2021), noise prediction, averaged "
+        "weights (decay 0.999), AdamW(1e-3, weight decay 1e-4) as the keras.io DDIM example, batch 128; sampled with "
+        "50 DDIM steps (Song et al. 2021)."),
+    "ddim_mnist": _diffusion("unet28", "mnist", 128, 30, "Denoising diffusion on MNIST with the settings of "
+                                                         "ddim_fashion."),
+    "ddim_emoji": _diffusion(
+        "unet64", "emoji", 64, 200,
+        "Denoising diffusion on the 64x64 RGB emoji set: a 2.5M-parameter U-Net (widths 32-64-96-128, attention at "
+        "8x8), otherwise the settings of ddim_fashion, batch 64, 200 epochs of the 3,786 images."),
     "critic_vae_mnist": {
         "family": "critic_vae",
         "model": {"design": "mlp256", "latent_dim": 10, "reconstruction": "bce", "critic_units": [512, 256],
@@ -531,6 +584,15 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False, labe
                                  label_distribution=label_distribution if spec.get("num_classes") else None)
         model.compile(d_optimizer=make_optimizer(preset["optimizer"]["d"]),
                       g_optimizer=make_optimizer(preset["optimizer"]["g"]))
+        return model
+    if family == "diffusion":
+        from kzoo.models import DiffusionModel, schedules
+        from kzoo.networks import build_diffusion_network
+        spec = dict(preset["model"])
+        network, = networks(build_diffusion_network(spec.pop("design"), image_shape))
+        schedule = schedules.get(spec.pop("schedule"), timesteps=spec.pop("timesteps"))
+        model = DiffusionModel(network, schedule=schedule, seed=seed, pixel_range=preset["pixel_range"], **spec)
+        model.compile(optimizer=make_optimizer(preset["optimizer"]))
         return model
     if family == "critic_vae":
         from kzoo.models import CriticVAE

@@ -51,6 +51,19 @@ def linear_path(z_start, z_end, steps):
     return (1.0 - t) * np.asarray(z_start, np.float32)[None] + t * np.asarray(z_end, np.float32)[None]
 
 
+def spherical_path(z_start, z_end, steps):
+    """`steps` points from `z_start` to `z_end` along the great circle (slerp, Shoemake 1985): the path between two
+    Gaussian noise vectors that keeps their norm, as a diffusion model's noise needs (a straight line passes
+    through low-norm noise the model never saw)."""
+    a, b = np.asarray(z_start, np.float64), np.asarray(z_end, np.float64)
+    omega = np.arccos(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1.0, 1.0))
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if omega < 1e-6:
+        return linear_path(a, b, steps)
+    path = (np.sin((1 - t) * omega) * a[None] + np.sin(t * omega) * b[None]) / np.sin(omega)
+    return path.astype(np.float32)
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")

@@ -1,14 +1,15 @@
 """Pixels: uint8 images <-> float32 in a model's pixel range, and resizing.
 
 The VAE family trains on (0, 1) (its decoder ends in a sigmoid), the GAN family on (-1, 1) (its generator
-ends in tanh); `DEFAULT_PIXEL_RANGE` names them. Metrics take uint8 images; `to_uint8` is the one conversion.
+ends in tanh) and the diffusion family on (-1, 1) (unit-variance noise against data of a similar scale);
+`DEFAULT_PIXEL_RANGE` names them. Metrics take uint8 images; `to_uint8` is the one conversion.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_PIXEL_RANGE = {"vae": (0.0, 1.0), "critic_vae": (0.0, 1.0), "gan": (-1.0, 1.0)}
+DEFAULT_PIXEL_RANGE = {"vae": (0.0, 1.0), "critic_vae": (0.0, 1.0), "gan": (-1.0, 1.0), "diffusion": (-1.0, 1.0)}
 PIXEL_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
 

@@ -2,7 +2,8 @@
 
 from kzoo.models.adversarial import AdversarialModel, critic_update
 from kzoo.models.critic_vae import CriticVAE
+from kzoo.models.diffusion import DiffusionModel
 from kzoo.models.latent_prior import GaussianMixturePrior
 from kzoo.models.vae import VAE
 
-__all__ = ["AdversarialModel", "CriticVAE", "GaussianMixturePrior", "VAE", "critic_update"]
+__all__ = ["AdversarialModel", "CriticVAE", "DiffusionModel", "GaussianMixturePrior", "VAE", "critic_update"]

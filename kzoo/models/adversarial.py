@@ -12,6 +12,7 @@ from kzoo import constraints
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
+from kzoo.models import averaging
 from kzoo.models.checks import (CheckedInputs, check_conditional_networks, check_critic_batch, check_image_batch,
                                check_labels_given, check_no_labels, class_labels)
 from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
@@ -147,9 +148,6 @@ class AdversarialModel(CheckedInputs, keras.Model):
             generator, discriminator, num_classes, label_distribution, auxiliary=self.auxiliary_weight is not None)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
-        if generator_ema is not None and not 0.0 < float(generator_ema) < 1.0:
-            raise ValueError(f"generator_ema is the decay of a moving average, between 0 and 1 (e.g. 0.999), or "
-                             f"None for no averaging; got {generator_ema}.")
         lipschitz = constraints.get(lipschitz)
         discriminator = lipschitz.prepare(discriminator)  # spectral normalisation wraps the critic's layers
         out_shape = tuple(discriminator.outputs[0].shape[1:])  # the score (AC-GAN: its first output)
@@ -161,13 +159,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
                              f"discriminator input shape {tuple(discriminator.inputs[0].shape[1:])}.")
         self.generator = generator
         self.discriminator = discriminator
-        self.generator_ema = None if generator_ema is None else float(generator_ema)
-        self.averaged_generator = None
-        if self.generator_ema is not None:
-            # Same layers and names, so a `.keras` file restores the averaged weights into it.
-            self.averaged_generator = keras.models.clone_model(generator)
-            self.averaged_generator.set_weights(generator.get_weights())
-            self.averaged_generator.trainable = False  # moved by `_update_average`, never by an optimizer
+        self.generator_ema = averaging.check_decay(generator_ema, "generator_ema")
+        self.averaged_generator = averaging.averaged_copy(generator) if self.generator_ema is not None else None
         self.loss_pair = get_loss_pair(loss)
         self.lipschitz = lipschitz
         self.n_critic = int(n_critic)
@@ -325,16 +318,11 @@ class AdversarialModel(CheckedInputs, keras.Model):
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.optimizer.apply(grads, self.generator.trainable_variables)
         if self.averaged_generator is not None:
-            self._update_average()
+            # After the update, so the step counts this step too.
+            averaging.update_average(self.averaged_generator, self.generator, self.optimizer.iterations,
+                                     self.generator_ema)
         self.g_loss_tracker.update_state(g_loss)
         return step_logs(self.metrics)
-
-    def _update_average(self):
-        # After the update, so t counts this step too; batch-norm statistics are averaged like the weights.
-        t = ops.cast(self.optimizer.iterations, "float32")
-        decay = ops.minimum(self.generator_ema, (1.0 + t) / (10.0 + t))
-        for average, live in zip(self.averaged_generator.weights, self.generator.weights):
-            average.assign(decay * average + (1.0 - decay) * ops.cast(live, average.dtype))
 
     def test_step(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
