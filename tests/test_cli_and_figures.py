@@ -164,6 +164,7 @@ def test_train_a_gan_preset_writes_samples_and_stability(tmp_path):
     assert int(model.optimizer.iterations) == 2 and int(model.d_optimizer.iterations) == 10
 
 
+@pytest.mark.slow  # 22 s; the FID itself is tested against the reference in the default suite
 def test_train_with_fid_samples_writes_a_report_with_the_reference_fid(tmp_path):
     """The FID in the summary and report against one computed by another path: the port's features (checked
     against the TorchScript network elsewhere) of the same 20 samples, generated here, and 20 test images, and the

@@ -136,6 +136,7 @@ def test_periodic_metric_adds_classifier_fid_and_score_to_history():
         PeriodicMetric("mnist", metric="precision")
 
 
+@pytest.mark.slow  # 20 s: builds the Keras InceptionV3; the default suite keeps the reference network's tests
 def test_imagenet_backend_is_labelled_not_comparable(monkeypatch):
     """The online backend, with keras.applications' download replaced by random weights (offline here)."""
     import keras

@@ -246,7 +246,10 @@ class DiffusionModel(CheckedInputs, keras.Model):
 
     def invert(self, images, steps=None):
         """DDIM inversion: the starting noise (``[N, latent_dim]``) from which `generate(z, steps, eta=0)` gives
-        back `images`, by running the deterministic sampler's steps in reverse."""
+        back `images`, by running the deterministic sampler's steps in reverse (exact up to the discretisation:
+        more steps, closer). Use a v-prediction model for this: under noise prediction, the top step of a schedule
+        whose last alpha_bar is ~0 (cosine: 2.4e-9) divides the noise estimate's error by sqrt(alpha_bar) and the
+        image is lost; v-prediction stays well-conditioned there (Salimans & Ho 2022)."""
         steps = _check_steps(self.sampling_steps if steps is None else steps, self.timesteps)
         x = self._inverter(self._as_images(images), tf.constant(steps, tf.int32))
         return tf.reshape(x, (-1, self.latent_dim))
