@@ -254,7 +254,19 @@ def frechet_distance() -> str:
                            "speed-up (median of rounds)", "relative difference of the FIDs"], rows)
 
 
-RENDERERS = {"frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
+def diffusion_sampling() -> str:
+    record = load("benchmark_diffusion_sampling")
+    r, p = record["results"], record["protocol"]
+    rows = [[batch, f"{v['kzoo_images_per_s']:.2f}", f"{v['reference_images_per_s']:.2f}", f"**{v['ratio']:.2f}x**",
+             " / ".join(f"{q:.2f}" for q in v["round_ratio_min_median_max"]), f"{v['max_abs_image_difference']:.1e}"]
+            for batch, v in r["batches"].items()]
+    table = markdown_table(["batch", "kzoo compiled loop, images/s", "Python loop of eager calls, images/s", "ratio",
+                            "ratio of single rounds, min / median / max", "largest image difference"], rows)
+    return table + f"\n{p['network']}; {p['sampler']}; {p['precision']}; {p['rounds']} alternating rounds; " \
+                   f"`{p['command']}` (commit {str(p.get('git_commit'))[:7]}).\n"
+
+
+RENDERERS = {"diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
