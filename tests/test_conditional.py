@@ -131,6 +131,7 @@ def test_class_fidelity_of_real_images_is_the_classifier_accuracy():
     assert shifted["accuracy"] < 0.1 and all(c["classifier_fid"] > 10 for c in shifted["per_class"])
 
 
+@pytest.mark.slow  # 17 s of training; the CVAE's labels, round trips and export are tested in the default suite
 def test_a_cvae_draws_the_class_it_is_asked_for(tmp_path):
     """A conditional VAE (VAE family) trained for 2 epochs on 12,000 Fashion-MNIST images: the domain classifier
     assigns its samples to the class requested well above chance (10%; measured 31% after 2 epochs, 40% after 4,

@@ -225,12 +225,16 @@ def test_ddim_inversion_reconstructs_an_image_on_a_trained_tiny_model():
 
 # -- Keras conventions -----------------------------------------------------------------------------
 
-def test_fit_serialization_keras_and_saved_model_round_trips(tmp_path):
-    from kzoo.export import export_saved_model, load_generator
+def trained_tiny_model():
     model = tiny_model(ema=0.99, sampling_steps=3)
     model.compile()
     data = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype(np.float32)
     run_fit_test(model, data, batch_size=8)
+    return model
+
+
+def test_fit_serialization_and_keras_round_trip(tmp_path):
+    model = trained_tiny_model()
     assert model.optimizer.iterations.numpy() == 2
     # The averaged copy follows the live network, and samples come from it.
     live, average = model.network.get_weights(), model.averaged_network.get_weights()
@@ -242,6 +246,13 @@ def test_fit_serialization_keras_and_saved_model_round_trips(tmp_path):
     assert loaded.optimizer.iterations.numpy() == 2  # optimizer state travels with the file
     for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.slow  # 15 s of tracing the sampling loop twice for the export
+def test_saved_model_serves_generate_with_and_without_steps(tmp_path):
+    from kzoo.export import export_saved_model, load_generator
+    model = trained_tiny_model()
+    z = np.random.default_rng(3).standard_normal((2, model.latent_dim)).astype(np.float32)
     export_saved_model(model, tmp_path / "export")
     served = load_generator(tmp_path / "export")
     np.testing.assert_allclose(np.asarray(served.generate(z)), np.asarray(model.generate(z)), atol=1e-5)

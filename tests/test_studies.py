@@ -112,6 +112,7 @@ def test_ring_convergence_rule():
     assert not settled([0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7])        # flat, but it never came down
 
 
+@pytest.mark.study
 def test_ring_study_records_divergences_from_the_floor(tmp_path):
     from kzoo.metrics.divergences import sample_divergences
     report = load_example("study_ring_gan").main(["--quick", "--variants", "GAN", "WGAN-GP", "--out",
