@@ -52,6 +52,89 @@ class SampleGrid(keras.callbacks.Callback):
         return path
 
 
+def reconstruction_error(model, images, labels=None):
+    """Mean squared error per pixel between `images` and their reconstructions (posterior mean decoded), in the
+    model's pixel range: the scalar reconstruction error reported next to FID."""
+    recon = model.reconstruct(images) if labels is None else model.reconstruct(images, labels)
+    return float(np.mean((np.asarray(recon, np.float64) - np.asarray(images, np.float64)) ** 2))
+
+
+class ReconstructionGrid(keras.callbacks.Callback):
+    """After every `every` epochs, save `examples` (top row) above their reconstructions (bottom row) as
+    ``reconstruction_epoch_NNN.png``, and record the mean squared reconstruction error of `examples` in `errors`
+    (``{epoch: error}``) and in the epoch's logs (``reconstruction_mse``, so `HistoryWriter` plots it).
+    For models with `reconstruct` (the VAE family); `labels` for a conditional one."""
+
+    def __init__(self, out_dir, examples, labels=None, every=1, pattern="reconstruction_epoch_{epoch:03d}.png"):
+        super().__init__()
+        self.out_dir, self.examples, self.labels = pathlib.Path(out_dir), np.asarray(examples, np.float32), labels
+        self.every, self.pattern, self.errors = every, pattern, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        recon = np.asarray(self.model.reconstruct(self.examples) if self.labels is None
+                           else self.model.reconstruct(self.examples, self.labels))
+        pair = to_uint8(np.concatenate([self.examples, recon]), self.model.pixel_range)
+        visualize.save_grid(self.out_dir / self.pattern.format(epoch=epoch + 1), pair, ncols=len(self.examples))
+        error = float(np.mean((recon.astype(np.float64) - self.examples) ** 2))
+        self.errors[epoch + 1] = error
+        if logs is not None:
+            logs["reconstruction_mse"] = error
+
+
+def latent_epochs(total, marks=(1, 2, 5, 10, 20, 30, 50, 100)):
+    """The epochs at which to plot the latent space: the marks up to `total`, and the last epoch."""
+    return sorted({m for m in marks if m <= total} | {total})
+
+
+class LatentScatter(keras.callbacks.Callback):
+    """At `epochs`, the posterior means of `images` in the plane, coloured by `labels` (class): the latent itself
+    when it is 2-D, otherwise its first two principal components (fitted at that epoch). Writes
+    ``latent_epoch_NNN.png`` each time and, at the end of training, ``latent_clusters.png`` with every chosen
+    epoch side by side. `points` holds ``{epoch: [N, 2] array}`` and `explained` the share of variance the two
+    components keep."""
+
+    def __init__(self, out_dir, images, labels=None, epochs=(1,), pattern="latent_epoch_{epoch:03d}.png",
+                 summary="latent_clusters.png", labels_of_encoder=None):
+        super().__init__()
+        self.out_dir, self.images, self.labels = pathlib.Path(out_dir), np.asarray(images, np.float32), labels
+        self.epochs, self.pattern, self.summary = set(int(e) for e in epochs), pattern, summary
+        self.labels_of_encoder = labels_of_encoder  # a conditional encoder takes the labels too
+        self.points, self.explained = {}, {}
+
+    def project(self):
+        codes = np.asarray(self._encode())
+        if codes.shape[1] == 2:
+            return codes, 1.0
+        from sklearn.decomposition import PCA
+        pca = PCA(n_components=2).fit(codes)
+        return pca.transform(codes), float(pca.explained_variance_ratio_.sum())
+
+    def _encode(self):
+        encoded = (self.model.encode(self.images) if self.labels_of_encoder is None
+                   else self.model.encode(self.images, self.labels_of_encoder))
+        return encoded[0]
+
+    def _title(self, epoch):
+        axes = "latent" if self.explained[epoch] == 1.0 else f"PCA, {self.explained[epoch]:.0%} of variance"
+        return f"epoch {epoch} ({axes})"
+
+    def on_epoch_end(self, epoch, logs=None):
+        epoch += 1
+        if epoch not in self.epochs:
+            return
+        self.points[epoch], self.explained[epoch] = self.project()
+        visualize.scatter_panels({self._title(epoch): [(self.points[epoch], self.labels, "codes")]},
+                                 self.out_dir / self.pattern.format(epoch=epoch), equal=False)
+
+    def on_train_end(self, logs=None):
+        if self.points:
+            panels = {self._title(e): [(p, self.labels, "codes")] for e, p in sorted(self.points.items())}
+            visualize.scatter_panels(panels, self.out_dir / self.summary, equal=False,
+                                     title="posterior means of test images, coloured by class")
+
+
 class PointCloudMonitor(keras.callbacks.Callback):
     """For 2-D generators: every `every_steps` training steps, generate `num_points` points from fixed noise
     and record them with their divergences from `real_points` (KL(real || generated) and JS on a shared

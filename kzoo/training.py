@@ -1,7 +1,9 @@
 """One run of a preset: data, model, `fit` with callbacks and checkpoints, and the run folder's files.
 
 A run folder holds ``config.json``, ``checkpoints/`` (the last good checkpoint, see `kzoo.checkpoint`),
-``history.json``, ``loss_curve.png``, ``samples/epoch_NNN.png``, ``stability.json``/``.md``, optionally
+``history.json``, ``loss_curve.png``, ``samples/epoch_NNN.png``, ``stability.json``/``.md``, for the VAE family
+``reconstructions/reconstruction_epoch_NNN.png`` and ``latent/latent_epoch_NNN.png`` + ``latent_clusters.png``,
+optionally
 ``tensorboard/``, and at the end ``reconstructions.png`` (models with an encoder), ``interpolation.png``,
 ``model.keras``, ``saved_model/`` (SavedModel with serving endpoints) and ``summary.json``.
 Running the same command again resumes from the last checkpoint (exactly: same data order and noise).
@@ -293,12 +295,26 @@ class Run:
                                                 title=f"{self.name} on {self.preset['dataset']}")
         self.stability = kcallbacks.StabilitySummary(write_dir, initial_epochs=stability_rows)
         log_dir = write_dir / "tensorboard" if self.settings.tensorboard else None
-        callbacks = [self.guard, self.checkpointer, self.history, self.stability,
+        # Figures that add to the epoch's logs come before the history writer.
+        figures = self._autoencoder_callbacks() if self.preset["family"] in ("vae", "critic_vae") else []
+        callbacks = [self.guard, self.checkpointer, *figures, self.history, self.stability,
                      kcallbacks.SampleGrid(write_dir / "samples", num_images=self.settings.num_samples,
                                            seed=self.settings.seed, log_dir=log_dir)]
         if self.settings.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
         return callbacks
+
+    def _autoencoder_callbacks(self):
+        """The VAE family's per-epoch figures: reconstructions of 16 fixed test images (and their error, logged as
+        ``reconstruction_mse``), and the latent space of 2,000 test images, coloured by class, at chosen epochs."""
+        preset, take = self.preset, self.settings.take
+        examples, labels = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
+        conditional_labels = labels if self.conditional else None
+        points, point_labels = _first_images(preset["dataset"], preset["pixel_range"], 2000, take)
+        return [kcallbacks.ReconstructionGrid(self.write_dir / "reconstructions", examples, conditional_labels),
+                kcallbacks.LatentScatter(self.write_dir / "latent", points, point_labels,
+                                         epochs=kcallbacks.latent_epochs(preset["epochs"]),
+                                         labels_of_encoder=point_labels if self.conditional else None)]
 
     def finish(self, model):
         """Figures, ``model.keras``, the SavedModel and ``summary.json`` of a trained model; returns the summary."""

@@ -50,3 +50,36 @@ def test_sample_grid_writes_the_same_noise_every_epoch_to_png_and_tensorboard(tm
     expected = visualize.image_grid(to_uint8_reference(model.decode(codes.astype("float32")), (0, 1)), ncols=5)
     png = (matplotlib.image.imread(tmp_path / "interp" / "interpolation_002.png")[..., 0] * 255).round()
     assert np.abs(png[::2, ::2] - expected[..., 0]).max() <= 1
+
+
+def test_reconstruction_grid_and_latent_scatter_follow_the_model(tmp_path):
+    """Reconstruction error = numpy MSE of the decoded posterior means; a 2-D latent is plotted as is, a wider one
+    through PCA (components uncorrelated, the first with the larger variance)."""
+    import keras
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (40, 28, 28, 1)).astype(np.float32)
+    labels = np.arange(40) % 4
+    for latent_dim in (2, 6):
+        keras.utils.set_random_seed(0)
+        model = VAE.from_design("mlp256", latent_dim=latent_dim, seed=0)
+        model.compile()
+        grid = callbacks.ReconstructionGrid(tmp_path / f"r{latent_dim}", images[:8])
+        scatter = callbacks.LatentScatter(tmp_path / f"l{latent_dim}", images, labels, epochs=(1, 2))
+        history = model.fit(images, batch_size=20, epochs=2, verbose=0, callbacks=[grid, scatter]).history
+        expected = np.mean((np.asarray(model.reconstruct(images[:8]), np.float64) - images[:8]) ** 2)
+        assert grid.errors[2] == history["reconstruction_mse"][1] == callbacks.reconstruction_error(model, images[:8])
+        assert abs(grid.errors[2] - expected) < 1e-7
+        assert (tmp_path / f"r{latent_dim}" / "reconstruction_epoch_002.png").exists()
+        points = scatter.points[2]
+        codes = np.asarray(model.encode(images)[0])
+        if latent_dim == 2:
+            np.testing.assert_array_equal(points, codes)
+            assert scatter.explained[2] == 1.0
+        else:
+            covariance = np.cov(points.T)
+            assert abs(covariance[0, 1]) < 1e-5 * covariance[0, 0] and covariance[0, 0] >= covariance[1, 1]
+            assert 0 < scatter.explained[2] <= 1.0
+        assert sorted(scatter.points) == [1, 2]
+        for name in ("latent_epoch_001.png", "latent_epoch_002.png", "latent_clusters.png"):
+            assert (tmp_path / f"l{latent_dim}" / name).exists()
+    assert callbacks.latent_epochs(30) == [1, 2, 5, 10, 20, 30] and callbacks.latent_epochs(7) == [1, 2, 5, 7]
