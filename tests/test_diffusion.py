@@ -225,8 +225,8 @@ def test_ddim_inversion_reconstructs_an_image_on_a_trained_tiny_model():
 
 # -- Keras conventions -----------------------------------------------------------------------------
 
-def trained_tiny_model():
-    model = tiny_model(ema=0.99, sampling_steps=3)
+def trained_tiny_model(network=None):
+    model = DiffusionModel(network or linear_denoiser((8, 8, 1)), ema=0.99, seed=0, sampling_steps=3)
     model.compile()
     data = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype(np.float32)
     run_fit_test(model, data, batch_size=8)
@@ -248,10 +248,19 @@ def test_fit_serialization_and_keras_round_trip(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_the_unet_saves_and_reloads_with_identical_outputs(tmp_path):
+    network = tiny_model().network
+    network.save(tmp_path / "unet.keras")
+    loaded = keras.models.load_model(tmp_path / "unet.keras")
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 1)).astype(np.float32)
+    t = np.array([5.0, 700.0], np.float32)
+    np.testing.assert_array_equal(np.asarray(loaded([x, t])), np.asarray(network([x, t])))
+
+
 @pytest.mark.slow  # 15 s of tracing the sampling loop twice for the export
 def test_saved_model_serves_generate_with_and_without_steps(tmp_path):
     from kzoo.export import export_saved_model, load_generator
-    model = trained_tiny_model()
+    model = trained_tiny_model(tiny_model().network)
     z = np.random.default_rng(3).standard_normal((2, model.latent_dim)).astype(np.float32)
     export_saved_model(model, tmp_path / "export")
     served = load_generator(tmp_path / "export")
