@@ -105,6 +105,8 @@ class LatentScatter(keras.callbacks.Callback):
 
     def project(self):
         codes = np.asarray(self._encode())
+        if not np.isfinite(codes).all():  # a diverged model: nothing to plot (the run stops on its own)
+            return None, None
         if codes.shape[1] == 2:
             return codes, 1.0
         from sklearn.decomposition import PCA
@@ -124,7 +126,10 @@ class LatentScatter(keras.callbacks.Callback):
         epoch += 1
         if epoch not in self.epochs:
             return
-        self.points[epoch], self.explained[epoch] = self.project()
+        points, explained = self.project()
+        if points is None:
+            return
+        self.points[epoch], self.explained[epoch] = points, explained
         visualize.scatter_panels({self._title(epoch): [(self.points[epoch], self.labels, "codes")]},
                                  self.out_dir / self.pattern.format(epoch=epoch), equal=False)
 

@@ -42,14 +42,16 @@ def test_train_writes_the_run_folder(tmp_path):
                      "--batch-size", "64", "--out", str(out), "--verbose", "0"])
     assert code == 0
     history = json.loads((out / "history.json").read_text())
-    assert set(history) == {"loss", "reconstruction_loss", "kl_loss"} and len(history["loss"]) == 2
+    assert set(history) == {"loss", "reconstruction_loss", "kl_loss", "reconstruction_mse"}
+    assert len(history["loss"]) == 2
     # The epoch figures add up (beta 1) and the step count is the arithmetic of 512 images in batches of 64.
     np.testing.assert_allclose(history["loss"], np.add(history["reconstruction_loss"], history["kl_loss"]), rtol=1e-5)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 2 * 512 // 64 and summary["epochs"] == 2
     assert json.loads((out / "config.json").read_text())["batch_size"] == 64
     for name in ("loss_curve.png", "samples/epoch_001.png", "samples/epoch_002.png", "reconstructions.png",
-                 "interpolation.png"):
+                 "interpolation.png", "reconstructions/reconstruction_epoch_002.png", "latent/latent_epoch_001.png",
+                 "latent/latent_epoch_002.png", "latent/latent_clusters.png"):
         assert matplotlib.image.imread(out / name).size > 0, name
     # 64 samples in an 8x8 grid of 28x28 images, 2-pixel padding, enlarged twice.
     assert matplotlib.image.imread(out / "samples/epoch_002.png").shape[:2] == (2 * (8 * 30 + 2),) * 2

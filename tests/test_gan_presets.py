@@ -10,12 +10,14 @@ from kzoo.networks import build_gan_networks
 
 def _distinct_models():
     """GAN presets with a model of their own run in the default suite; those that only change the dataset of an
-    earlier one (dcgan_mnist is dcgan_fashion's model), and the WGANs (n_critic 5: five times the steps; their
-    clipping and penalty have tests of their own), run under the slow marker."""
+    earlier one (dcgan_mnist is dcgan_fashion's model), the WGANs (n_critic 5: five times the steps; their
+    clipping and penalty have tests of their own), the conditional ones (tests/test_conditional.py trains one end to
+    end) and the 64x64 one (its networks' shapes are checked below) run under the slow marker."""
     seen, params = set(), []
     for name in sorted(n for n, p in presets.PRESETS.items() if p.family == "gan"):
         key = repr(presets.PRESETS[name].model)
-        slow = key in seen or presets.PRESETS[name].model.n_critic > 1
+        model = presets.PRESETS[name].model
+        slow = key in seen or model.n_critic > 1 or model.num_classes is not None or model.design == "dcgan64"
         params.append(pytest.param(name, marks=pytest.mark.slow) if slow else name)
         seen.add(key)
     return params
