@@ -56,7 +56,11 @@ def reconstruction_error(model, images, labels=None):
     """Mean squared error per pixel between `images` and their reconstructions (posterior mean decoded), in the
     model's pixel range: the scalar reconstruction error reported next to FID."""
     recon = model.reconstruct(images) if labels is None else model.reconstruct(images, labels)
-    return float(np.mean((np.asarray(recon, np.float64) - np.asarray(images, np.float64)) ** 2))
+    return _mean_squared_error(recon, images)
+
+
+def _mean_squared_error(a, b):
+    return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
 
 class ReconstructionGrid(keras.callbacks.Callback):
@@ -77,7 +81,7 @@ class ReconstructionGrid(keras.callbacks.Callback):
                            else self.model.reconstruct(self.examples, self.labels))
         pair = to_uint8(np.concatenate([self.examples, recon]), self.model.pixel_range)
         visualize.save_grid(self.out_dir / self.pattern.format(epoch=epoch + 1), pair, ncols=len(self.examples))
-        error = float(np.mean((recon.astype(np.float64) - self.examples) ** 2))
+        error = _mean_squared_error(recon, self.examples)
         self.errors[epoch + 1] = error
         if logs is not None:
             logs["reconstruction_mse"] = error

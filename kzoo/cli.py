@@ -65,7 +65,7 @@ def _sample(args):
     count = args.n if labels is None else len(labels)
     z = np.random.default_rng(args.seed).standard_normal((count, model.latent_dim)).astype(np.float32)
     if args.steps is not None:
-        if not hasattr(model, "sampling_steps") and not (hasattr(model, "_loaded") and labels is None):
+        if getattr(model, "sampling_steps", None) is None:
             raise ValueError(f"--steps is the number of sampling steps of a diffusion model; {args.model} is a "
                              f"{type(model).__name__}.")
         generated = model.generate(z, steps=args.steps)

@@ -194,6 +194,7 @@ class SavedModelGenerator:
         self.latent_dim, self.pixel_range = info["latent_dim"], tuple(info["pixel_range"])
         self.image_shape = tuple(info["image_shape"])
         self.num_classes = info.get("num_classes")
+        self.sampling_steps = info.get("sampling_steps")  # a diffusion model's default steps (None otherwise)
         self._loaded = tf.saved_model.load(str(path))
 
     def generate(self, z, labels=None, steps=None):

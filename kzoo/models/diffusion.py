@@ -128,8 +128,8 @@ class DiffusionModel(CheckedInputs, keras.Model):
         return ops.mean(ops.square(output - self.target(x0, t, eps)))
 
     def training_noise(self, batch, seed):
-        """The timesteps (int32 [B], uniform on 0 .. T-1) and noise (images' shape) of a training batch; `seed` is
-        a `kzoo.noise.StepNoise` in `train_step`."""
+        """The timesteps (int32 [B], uniform on 0 .. T-1) and noise (images' shape) of a batch; `seed` is a
+        `kzoo.noise.StepNoise` in `train_step`, the model's `SeedGenerator` in `test_step`."""
         u = ops.reshape(knoise.uniform((batch,), seed), (-1,))
         t = ops.minimum(ops.cast(ops.floor(u * self.timesteps), "int32"), self.timesteps - 1)
         eps = knoise.normal((batch,) + self.image_shape, seed)
@@ -158,10 +158,7 @@ class DiffusionModel(CheckedInputs, keras.Model):
         x0, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_batch(x0, labels)
         x0 = ops.cast(x0, "float32")
-        batch = ops.shape(x0)[0]
-        u = keras.random.uniform((batch,), seed=self.seed_generator)
-        t = ops.minimum(ops.cast(ops.floor(u * self.timesteps), "int32"), self.timesteps - 1)
-        eps = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
+        t, eps = self.training_noise(ops.shape(x0)[0], self.seed_generator)
         self.loss_tracker.update_state(self.denoising_loss(x0, t, eps, network=self.sampling_network))
         return step_logs(self.metrics)
 
