@@ -58,12 +58,12 @@ class VAESettings:
     num_classes: int | None = None
 
     def __post_init__(self):
-        from kzoo.losses.vae import RECONSTRUCTION_LOSSES
+        from kzoo.losses.vae import VAE_RECONSTRUCTION_LOSSES
         from kzoo.networks import VAE_DESIGNS
         _choice("model.design", self.design, tuple(VAE_DESIGNS))
         _check_classes(self.num_classes)
         _positive_int("model.latent_dim", self.latent_dim)
-        _choice("model.reconstruction", self.reconstruction, RECONSTRUCTION_LOSSES)
+        _choice("model.reconstruction", self.reconstruction, VAE_RECONSTRUCTION_LOSSES)
         if not isinstance(self.beta, (int, float)) or isinstance(self.beta, bool) or not self.beta > 0:
             _fail("model.beta", f"the KL weight must be a number above 0, got {self.beta!r}.")
 
@@ -125,9 +125,17 @@ class CriticVAESettings:
     critic_weight: float
     lipschitz: dict
     n_critic: int
+    critic_readout: str = "dense"
 
     def __post_init__(self):
+        from kzoo.losses.vae import RECONSTRUCTION_LOSSES
+        from kzoo.networks.gan import CRITIC_READOUTS
+        _choice("model.critic_readout", self.critic_readout, CRITIC_READOUTS)
+        if self.critic_readout == "mean" and len(self.critic_units or ()) < 2:
+            _fail("model.critic_units", f"a mean readout reads the last layer as the outputs and needs hidden "
+                                        f"layers before it, e.g. [512, 256, 10]; got {self.critic_units!r}.")
         VAESettings(self.design, self.latent_dim, self.reconstruction)
+        _choice("model.reconstruction", self.reconstruction, RECONSTRUCTION_LOSSES)
         if not self.critic_units or not all(isinstance(u, int) and u > 0 for u in self.critic_units):
             _fail("model.critic_units", f"must be a list of positive layer widths, got {self.critic_units!r}.")
         if not isinstance(self.critic_weight, (int, float)) or self.critic_weight < 0:
@@ -175,7 +183,8 @@ MODEL_SETTINGS = {"vae": VAESettings, "gan": GANSettings, "critic_vae": CriticVA
 OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder", "critic"), "diffusion": None}
 # Model fields a preset states only when it departs from the default (so older runs keep their fingerprints).
 _OMITTED_AT_DEFAULT = {"vae": ("beta", "num_classes"),
-                       "gan": ("generator_ema", "num_classes", "augment", "auxiliary_weight"), "critic_vae": (),
+                       "gan": ("generator_ema", "num_classes", "augment", "auxiliary_weight"),
+                       "critic_vae": ("critic_readout",),
                        "diffusion": ()}
 
 
@@ -211,7 +220,7 @@ class Preset:
         if self.family == "gan" and self.batch_size < 1:
             _fail("batch_size", "must be at least 1.")
         if self.latent_prior is not None:
-            _positive_int("latent_prior.components", self.latent_prior.get("components"))
+            _check_latent_prior(self.latent_prior, self.family)
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> "Preset":
@@ -245,6 +254,37 @@ class Preset:
         return out
 
 
+# The ex-post latent densities a VAE preset can fit after training, with their settings and defaults.
+LATENT_PRIORS = {
+    "mixture": {"components": None},  # `VAE.fit_latent_prior`: a Gaussian mixture of `components`
+    "second_stage": {"epochs": 50, "batch_size": 256, "hidden": 1024, "depth": 3,  # `VAE.fit_second_stage`
+                     "learning_rate": 1e-3},
+}
+
+
+def _check_latent_prior(spec, family):
+    if family != "vae":
+        _fail("latent_prior", f"only a vae preset fits a latent prior; this one is {family}.")
+    if not isinstance(spec, dict):
+        _fail("latent_prior", f"must be a dict such as {{\"kind\": \"mixture\", \"components\": 10}}, got {spec!r}.")
+    kind = spec.get("kind", "mixture")
+    _choice("latent_prior.kind", kind, tuple(LATENT_PRIORS))
+    _known("latent_prior.", spec, ["kind", *LATENT_PRIORS[kind]])
+    for field, default in LATENT_PRIORS[kind].items():
+        value = spec.get(field, default)
+        if field == "learning_rate":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                _fail("latent_prior.learning_rate", f"must be above 0, got {value!r}.")
+        else:
+            _positive_int(f"latent_prior.{field}", value)
+
+
+def latent_prior_settings(spec):
+    """A preset's latent prior with its kind and every default filled in."""
+    kind = spec.get("kind", "mixture")
+    return {"kind": kind, **LATENT_PRIORS[kind], **{k: v for k, v in spec.items() if k != "kind"}}
+
+
 def _check_optimizer(field, spec):
     """The class is a Keras optimizer, every option one of its arguments, the learning rate above 0 (checked
     without building it: an optimizer made here would create variables outside the run's strategy scope)."""
@@ -271,8 +311,8 @@ def _field_default(cls, name):
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 def _vae(design, latent_dim, dataset, learning_rate, batch_size, epochs, about, latent_prior=None, beta=1.0,
-         num_classes=None):
-    model = {"design": design, "latent_dim": latent_dim, "reconstruction": "bce"}
+         num_classes=None, reconstruction="bce"):
+    model = {"design": design, "latent_dim": latent_dim, "reconstruction": reconstruction}
     if beta != 1.0:
         model["beta"] = beta
     if num_classes is not None:
@@ -329,6 +369,15 @@ _SPECS = {
         "sampled from a 30-component Gaussian mixture fitted to the training images' posterior means (ex-post "
         "density estimation, Ghosh et al. 2020) instead of N(0, I).",
         latent_prior={"components": 30}, beta=0.1),
+    "vae_two_stage_fashion": _vae(
+        "infogan28", 64, "fashion_mnist", 1e-3, 64, 40,
+        "Two-stage VAE (Dai & Wipf 2019): the InfoGAN network of Lucic et al. 2018, latent 64, a Gaussian "
+        "likelihood with learned variance, Adam 1e-3, batch 64, 40 epochs; then a second VAE (3 x 1024 units, "
+        "learned variance) fitted to the first stage's codes for 50 epochs, through which samples are drawn.",
+        latent_prior=latent_prior_settings({"kind": "second_stage"}), reconstruction="gaussian"),
+    "vae_two_stage_mnist": _vae(
+        "infogan28", 64, "mnist", 1e-3, 64, 40, "Two-stage VAE on MNIST with the settings of vae_two_stage_fashion.",
+        latent_prior=latent_prior_settings({"kind": "second_stage"}), reconstruction="gaussian"),
     "vae_conv_mnist": _vae("conv28", 20, "mnist", 1e-3, 128, 20,
                            "Convolutional VAE (design 1) on MNIST with the same settings."),
     "cvae_conv_fashion": _vae(
@@ -432,6 +481,12 @@ _SPECS = {
         "about": "VAE with a latent Wasserstein critic instead of KL: MLP 784-256, latent 10, critic 512-256-1 "
                  "with gradient penalty, Adam 1e-3 for both, batch 64, 35 epochs.",
     },
+}
+_SPECS["critic_vae_mnist_mean10"] = {
+    **_SPECS["critic_vae_mnist"],
+    "model": {**_SPECS["critic_vae_mnist"]["model"], "critic_units": [512, 256, 10], "critic_readout": "mean"},
+    "about": "critic_vae_mnist with the critic read as layers of 512, 256 and 10 units: the 10 outputs are linear "
+             "and their mean is the Wasserstein score (the same critics as 512-256-1, parametrised differently).",
 }
 
 
@@ -599,7 +654,8 @@ def build_model(preset, image_shape=None, seed=None, sync_batch_norm=False, labe
         from kzoo.networks import build_vae_networks, mlp_critic
         spec = dict(preset["model"])
         encoder, decoder = build_vae_networks(spec.pop("design"), spec.pop("latent_dim"), image_shape)
-        critic = mlp_critic(int(decoder.inputs[0].shape[-1]), tuple(spec.pop("critic_units")))
+        critic = mlp_critic(int(decoder.inputs[0].shape[-1]), tuple(spec.pop("critic_units")),
+                            readout=spec.pop("critic_readout", "dense"))
         model = CriticVAE(*networks(encoder, decoder, critic), seed=seed, **spec)
         model.compile(optimizer=make_optimizer(preset["optimizer"]["autoencoder"]),
                       critic_optimizer=make_optimizer(preset["optimizer"]["critic"]))

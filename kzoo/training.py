@@ -364,7 +364,12 @@ def _fit_latent_prior(model, preset, take, seed):
     """The ex-post latent density of a preset that has one, fitted to the (first `take`) training images."""
     images = datasets.load_arrays(preset["dataset"], "train").images
     images = datasets.to_pixel_range(images[:take] if take else images, preset["pixel_range"])
-    model.fit_latent_prior(images, components=preset["latent_prior"]["components"], seed=seed)
+    settings = presets.latent_prior_settings(preset["latent_prior"])
+    kind = settings.pop("kind")
+    if kind == "mixture":
+        model.fit_latent_prior(images, components=settings["components"], seed=seed)
+    else:  # the second stage of a two-stage VAE, trained with its own progress bar
+        model.fit_second_stage(images, seed=seed, **settings)
 
 
 def write_report(out, summary, fid_samples, seed=0, num_real=10000):

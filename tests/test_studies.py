@@ -163,9 +163,9 @@ def test_m1_svm_study_beats_chance_and_reports_every_draw(tmp_path):
 
 
 @pytest.mark.study
-def test_critic_vae_study_compares_both_models(tmp_path):
+def test_critic_vae_study_compares_the_models(tmp_path):
     report = load_example("study_critic_vae").main(["--quick", "--out", str(tmp_path)])
-    for label in ("KL VAE", "critic VAE"):
+    for label in ("KL VAE", "critic VAE", "critic VAE, 10 outputs"):
         result = report.results[label]
         assert result["summary"]["epochs"] == 1 and result["summary"]["peak_memory_mib"] > 100
         assert np.isfinite(result["evaluation"]["fid"]) and result["bce_mean"] > 0
@@ -173,6 +173,7 @@ def test_critic_vae_study_compares_both_models(tmp_path):
     text = assert_report_complete(tmp_path)
     for figure in ("latent_tsne.png", "latent_histograms.png", "reconstruction_errors.png", "interpolations.png"):
         assert figure in text
+    assert "512-256-10 with the mean of the 10 outputs" in text
 
 
 @pytest.mark.study

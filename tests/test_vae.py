@@ -168,6 +168,34 @@ def test_published_layer_sizes():
     assert isinstance(enc.layers[3], keras.layers.BatchNormalization)
     enc, _ = build_vae_networks("mlp_rgb64")
     assert [layer.units for layer in enc.layers if isinstance(layer, keras.layers.Dense)] == [512, 512, 16, 16]
+    enc, dec = build_vae_networks("infogan28")
+    assert [layer.filters for layer in enc.layers if isinstance(layer, keras.layers.Conv2D)] == [64, 128]
+    assert [layer.units for layer in dec.layers if isinstance(layer, keras.layers.Dense)] == [1024, 7 * 7 * 128]
+    assert enc.outputs[0].shape[-1] == 64 and dec.outputs[0].shape[1:] == (28, 28, 1)
+
+
+def test_a_mean_readout_critic_scores_the_mean_of_its_linear_outputs():
+    from kzoo import presets
+    from kzoo.networks import mlp_critic
+    critic = mlp_critic(10, (512, 256, 10), readout="mean")
+    assert [layer.units for layer in critic.layers if isinstance(layer, keras.layers.Dense)] == [512, 256, 10]
+    codes = np.random.default_rng(0).standard_normal((6, 10)).astype("float32")
+    hidden = keras.Model(critic.inputs[0], critic.get_layer("outputs").input)(codes)
+    kernel, bias = critic.get_layer("outputs").get_weights()
+    # The same score as one linear unit with the averaged weights: both readouts span the same critics.
+    np.testing.assert_allclose(np.asarray(critic(codes)), np.asarray(hidden) @ kernel.mean(1, keepdims=True)
+                               + bias.mean(), rtol=1e-5, atol=1e-6)
+    reloaded = keras.Model.from_config(critic.get_config())
+    reloaded.set_weights(critic.get_weights())
+    np.testing.assert_array_equal(np.asarray(reloaded(codes)), np.asarray(critic(codes)))
+    model = presets.build_model(presets.get("critic_vae_mnist_mean10"), seed=0)
+    assert model.latent_critic.outputs[0].shape[-1] == 1
+    assert "critic_readout" not in presets.get("critic_vae_mnist")["model"]  # older runs keep their fingerprints
+    with pytest.raises(ValueError, match="readout"):
+        mlp_critic(10, (512, 256), readout="max")
+    with pytest.raises(ValueError, match="hidden layers"):
+        presets.Preset.from_dict("x", {**presets.get("critic_vae_mnist_mean10"), "model": {
+            **presets.get("critic_vae_mnist_mean10")["model"], "critic_units": [10]}})
 
 
 def test_loss_decreases_on_a_small_real_subset():

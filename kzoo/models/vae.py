@@ -7,7 +7,7 @@ from keras import ops
 
 from kzoo import noise as knoise
 from kzoo.distribute import step_logs
-from kzoo.losses import RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
+from kzoo.losses import VAE_RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
 from kzoo.models.checks import CheckedInputs, check_image_batch, check_labels_given, check_no_labels, class_labels
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
@@ -31,11 +31,14 @@ class VAE(CheckedInputs, keras.Model):
     Args:
         encoder: a model mapping images to ``[mean, log_var]``.
         decoder: a model mapping latent codes to image logits.
-        reconstruction: ``"bce"`` or ``"mse"``.
+        reconstruction: ``"bce"``, ``"mse"`` or ``"gaussian"`` (a Gaussian likelihood whose variance gamma is a
+            learned weight, `log_gamma`: as gamma falls, reconstructions sharpen and the KL term stops blurring
+            them; the first stage of Dai & Wipf's two-stage VAE).
         beta: weight of the KL term (1 gives the ELBO; beta-VAE otherwise).
         seed: seed of the reparameterisation noise.
-        latent_prior: `None` (codes ~ N(0, I)), or a `kzoo.models.GaussianMixturePrior` fitted to the training
-            codes (see `fit_latent_prior`), through which `generate` and `sample` pass their N(0, I) noise.
+        latent_prior: `None` (codes ~ N(0, I)), or a layer fitted to the training codes (see `fit_latent_prior`)
+            that maps N(0, I) noise to codes: a `kzoo.models.GaussianMixturePrior` or a
+            `kzoo.models.SecondStageVAE` (the two-stage VAE); `generate` and `sample` pass their noise through it.
         num_classes: `None`, or the classes of a conditional VAE (CVAE, Sohn et al. 2015): the encoder takes
             `[images, labels]`, the decoder `[z, labels]` (`build_vae_networks(..., num_classes=K)`), `fit` takes
             `(images, labels)`, and `generate`/`decode`/`encode`/`reconstruct`/`sample` take the labels (classes
@@ -54,8 +57,8 @@ class VAE(CheckedInputs, keras.Model):
                              f"{'two inputs each ([images, labels], [z, labels])' if self.num_classes else 'one input each'}"
                              f"; got {inputs[0]} and {inputs[1]} (build_vae_networks(..., num_classes=K) for a CVAE; "
                              "pass num_classes with label inputs).")
-        if reconstruction not in RECONSTRUCTION_LOSSES:
-            raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_LOSSES}, got {reconstruction!r}.")
+        if reconstruction not in VAE_RECONSTRUCTION_LOSSES:
+            raise ValueError(f"reconstruction must be one of {VAE_RECONSTRUCTION_LOSSES}, got {reconstruction!r}.")
         if len(encoder.outputs) != 2:
             raise ValueError("the encoder must output [mean, log_var]; "
                              f"{encoder.name} has {len(encoder.outputs)} outputs.")
@@ -72,10 +75,13 @@ class VAE(CheckedInputs, keras.Model):
             latent_prior = keras.saving.deserialize_keras_object(latent_prior)
         if latent_prior is not None and self.num_classes is not None:
             raise ValueError("a latent prior over the codes of a conditional VAE is not supported.")
-        if latent_prior is not None and latent_prior.latent_dim != self.latent_dim:
+        if latent_prior is not None and getattr(latent_prior, "latent_dim", None) != self.latent_dim:
             raise ValueError(f"the latent prior is over {latent_prior.latent_dim} dimensions; the codes have "
                              f"{self.latent_dim}.")
         self.latent_prior = latent_prior
+        # Only a Gaussian likelihood has a variance to learn; the other VAEs' weights stay as they were.
+        self.log_gamma = (self.add_weight(shape=(), initializer="zeros", name="log_gamma", dtype="float32")
+                          if reconstruction == "gaussian" else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
@@ -159,14 +165,19 @@ class VAE(CheckedInputs, keras.Model):
     def posterior_means(self, images, batch_size=1000):
         """The posterior means `[N, latent_dim]` (float32) of `images`: an array in [0, 1], encoded `batch_size` at
         a time, or a dataset of image batches or (image, label) batches."""
+        return self.posteriors(images, batch_size)[0]
+
+    def posteriors(self, images, batch_size=1000):
+        """The posterior means and log-variances, each `[N, latent_dim]` (float32), of `images` (as
+        `posterior_means` takes them)."""
         if isinstance(images, np.ndarray):
             batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
         else:
             batches = (_images_of(batch) for batch in images)
-        codes = [np.asarray(self.encode(batch)[0]) for batch in batches]
-        if not codes:
+        pairs = [tuple(np.asarray(t) for t in self.encode(batch)) for batch in batches]
+        if not pairs:
             raise ValueError("no images to encode.")
-        return np.concatenate(codes)
+        return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
     def fit_latent_prior(self, images, components=10, seed=0):
         """Fit a `GaussianMixturePrior` of `components` full-covariance Gaussians to the posterior means of
@@ -177,6 +188,26 @@ class VAE(CheckedInputs, keras.Model):
         mixture = prior.fit(self.posterior_means(images), seed=seed)
         self.latent_prior = prior
         return mixture
+
+    def fit_second_stage(self, images, epochs=50, batch_size=256, hidden=1024, depth=3, learning_rate=1e-3, seed=0,
+                         verbose="auto", callbacks=None):
+        """Train the second stage of a two-stage VAE (Dai & Wipf 2019) on the posteriors of `images` (as
+        `posterior_means` takes them) and sample through it from now on: a `SecondStageVAE` learns to decode
+        N(0, I) noise into codes distributed like this (first-stage) VAE's codes, and becomes its `latent_prior`.
+        Each step draws fresh codes from the posteriors. Returns the `fit` history."""
+        from kzoo.models.two_stage import SecondStageVAE
+        if self.num_classes is not None:
+            raise ValueError("a second stage over the codes of a conditional VAE is not supported.")
+        means, log_vars = self.posteriors(images)
+        stage = SecondStageVAE(self.latent_dim, hidden=hidden, depth=depth, seed=seed, name="latent_prior")
+        stage.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        history = stage.fit({"mean": means, "log_var": log_vars}, epochs=epochs, batch_size=batch_size,
+                            verbose=verbose, callbacks=callbacks)
+        # Frozen from now on: fitting the VAE again must not move the second stage (nor give its optimizer
+        # variables the second stage's weights).
+        stage.trainable = False
+        self.latent_prior = stage
+        return history
 
     def call(self, images, training=False):
         return self.reconstruct(images) if not training else self.decode(self._sample_z(images, training)[0])
@@ -192,7 +223,7 @@ class VAE(CheckedInputs, keras.Model):
         """Per-image ``(total, reconstruction, kl)``, each `[B]`, in float32."""
         z, mean, log_var = self._sample_z(images, training, noise, labels)
         logits = ops.cast(self.decoder(self._with_labels(z, labels), training=training), "float32")
-        reconstruction = reconstruction_loss(images, logits, self.reconstruction)
+        reconstruction = reconstruction_loss(images, logits, self.reconstruction, self.log_gamma)
         kl = gaussian_kl(mean, log_var)
         return reconstruction + self.beta * kl, reconstruction, kl
 
@@ -227,8 +258,7 @@ class VAE(CheckedInputs, keras.Model):
             "reconstruction": self.reconstruction,
             "beta": self.beta,
             "seed": self.seed,
-            "latent_prior": None if self.latent_prior is None else
-            keras.saving.serialize_keras_object(self.latent_prior),
+            "latent_prior": _prior_config(self.latent_prior),
         })
         if self.num_classes is not None:  # only when conditional, so other configs stay as they were
             config["num_classes"] = self.num_classes
@@ -237,6 +267,15 @@ class VAE(CheckedInputs, keras.Model):
     @classmethod
     def from_config(cls, config):
         return from_config_with_submodels(cls, config, cls.submodels)
+
+
+def _prior_config(prior):
+    """A latent prior's config, without the training set-up of a second stage (it is frozen in use)."""
+    if prior is None:
+        return None
+    config = keras.saving.serialize_keras_object(prior)
+    config.pop("compile_config", None)
+    return config
 
 
 def _images_and_labels(data, model):

@@ -135,13 +135,45 @@ def dense_conv28_discriminator(image_shape=(28, 28, 1)):
     return keras.Model(images, layers.Dense(1, name="output")(layers.Flatten()(x)), name="dense_conv28_discriminator")
 
 
-def mlp_critic(input_dim, units=(512, 256), name="latent_critic"):
-    """MLP critic over vectors (latent codes or 2-D points): Dense(u)+LReLU(0.2) for each u, then Dense(1)."""
+CRITIC_READOUTS = ("dense", "mean")
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class MeanReadout(layers.Layer):
+    """The mean of the last axis, kept as one unit: several linear critic outputs read as one score."""
+
+    def call(self, x):
+        return keras.ops.mean(x, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
+def mlp_critic(input_dim, units=(512, 256), name="latent_critic", readout="dense"):
+    """MLP critic over vectors (latent codes or 2-D points).
+
+    ``readout="dense"``: Dense(u)+LReLU(0.2) for each u in `units`, then a linear Dense(1) score (512-256-1 for
+    ``units=(512, 256)``). ``readout="mean"``: the last entry of `units` is a *linear* output layer and the score is
+    the mean of its outputs (``units=(512, 256, 10)``: the critic read as "512, 256 and 10 units"). The mean of
+    linear outputs is again a linear function of the last hidden layer, so both readouts span the same critics; they
+    differ in parametrisation (the mean's 10 x 257 weights, each with gradient 1/10 of the score's), and so in how
+    the optimizer moves them.
+    """
+    if readout not in CRITIC_READOUTS:
+        raise ValueError(f"unknown critic readout {readout!r}; choose one of {', '.join(CRITIC_READOUTS)}.")
+    units = tuple(units)
+    if readout == "mean" and len(units) < 2:
+        raise ValueError(f"a mean readout needs hidden layers and an output layer, e.g. units=(512, 256, 10); got "
+                         f"{units}.")
+    hidden = units if readout == "dense" else units[:-1]
     inputs = keras.Input((input_dim,), name="inputs")
     x = inputs
-    for u in units:
+    for u in hidden:
         x = _leaky(layers.Dense(u)(x))
-    return keras.Model(inputs, layers.Dense(1, name="output")(x), name=name)
+    if readout == "dense":
+        return keras.Model(inputs, layers.Dense(1, name="output")(x), name=name)
+    outputs = layers.Dense(units[-1], name="outputs")(x)
+    return keras.Model(inputs, MeanReadout(name="output")(outputs), name=name)
 
 
 def mlp_generator(latent_dim=2, output_dim=2, units=(128, 128), name="mlp_generator"):

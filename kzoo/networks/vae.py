@@ -118,6 +118,31 @@ VAE_DESIGNS = {
 }
 
 
+# 6. The InfoGAN 28x28 architecture (Chen et al. 2016), the one Lucic et al. 2018 and Dai & Wipf 2019 use for every
+# model on MNIST and Fashion-MNIST: Conv(64,4,s2)+LReLU(0.1), Conv(128,4,s2)+BN+LReLU, Dense 1024+BN+LReLU;
+# decoder Dense 1024+BN+ReLU, Dense 7*7*128+BN+ReLU, ConvT(64,4,s2)+BN+ReLU, ConvT(1,4,s2).
+def _infogan28_encoder(x):
+    x = layers.LeakyReLU(0.1)(layers.Conv2D(64, 4, strides=2, padding="same")(x))
+    x = layers.Conv2D(128, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.1)(layers.BatchNormalization()(x))
+    x = layers.Dense(1024)(layers.Flatten()(x))
+    return layers.LeakyReLU(0.1)(layers.BatchNormalization()(x))
+
+
+def _infogan28_decoder(z, image_shape):
+    x = layers.Activation("relu")(layers.BatchNormalization()(layers.Dense(1024)(z)))
+    x = layers.Activation("relu")(layers.BatchNormalization()(layers.Dense(7 * 7 * 128)(x)))
+    x = layers.Reshape((7, 7, 128))(x)
+    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same")(x)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    return layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same", name="logits")(x)
+
+
+VAE_DESIGNS["infogan28"] = VAEDesign(
+    "InfoGAN 28x28: Conv(64,4,s2), Conv(128,4,s2)+BN, Dense 1024+BN, LeakyReLU(0.1); mirrored decoder with ReLU",
+    (28, 28, 1), 64, _infogan28_encoder, _infogan28_decoder)
+
+
 def build_vae_networks(design="conv28", latent_dim=None, image_shape=None, num_classes=None):
     """Return `(encoder, decoder)` functional models of a named design.
 
@@ -131,7 +156,7 @@ def build_vae_networks(design="conv28", latent_dim=None, image_shape=None, num_c
     spec = VAE_DESIGNS[design]
     latent_dim = int(latent_dim or spec.latent_dim)
     image_shape = tuple(image_shape or spec.image_shape)
-    if design in ("conv28", "convdense28") and image_shape[:2] != (28, 28):
+    if design in ("conv28", "convdense28", "infogan28") and image_shape[:2] != (28, 28):
         raise ValueError(f"design {design!r} is built for 28x28 images, got image_shape {image_shape}; "
                          "use an MLP design (mlp600, mlp256, mlp_rgb64) for other sizes.")
     images = keras.Input(image_shape, name="images")
