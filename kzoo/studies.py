@@ -190,7 +190,8 @@ def study_arguments(description, default_out, extra=None):
     published number), ``--num-samples`` (generated images for FID/KID, against as many test images)."""
     import argparse
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--out", default=default_out, help=f"the study's folder (default {default_out})")
+    parser.add_argument("--out", default=default_out,
+                        help=f"the study's folder (default {default_out or 'one per data set under runs/'})")
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: {QUICK['take']} training images, {QUICK['epochs']} epoch, "
                              f"{QUICK['num_samples']} samples for the metrics; its numbers mean nothing")

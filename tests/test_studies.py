@@ -227,3 +227,10 @@ def test_rgb64_study_on_an_image_folder(tmp_path):
     assert all(m["evaluation"]["num_generated"] == 64 for m in models.values())
     assert 0 <= report.results["real_diversity"]["share_above"] <= 1
     assert_report_complete(tmp_path / "study")
+
+
+def test_another_rgb_set_writes_results_and_runs_of_its_own():
+    module = load_example("study_rgb64")
+    assert module.result_name("emoji") == "study_2_rgb64"
+    assert module.result_name("folder:~/data/cats/") == "study_2_rgb64_folder_cats"
+    assert module.result_name("tfds:celeb_a") == "study_2_rgb64_tfds_celeb_a"
