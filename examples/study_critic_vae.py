@@ -101,9 +101,9 @@ def main(argv=None):
         report.results[label]["samples"] = f"{preset}/samples/epoch_{report.results[label]['summary']['epochs']:03d}.png"
 
     report.section("Results")
-    report.table(["model", "epochs", "training time (s)", "parameters", "test BCE mean", "test BCE median",
-                  "test MSE mean", "Gaussian-fit KL of codes from N(0, I)", f"reference FID ({num_samples:,})",
-                  "classifier FID", "classifier score", "digits covered"], rows)
+    report.table(["model", "training time", "parameters", "test BCE (nats/image)", "test MSE",
+                  "Gaussian-fit KL of the codes from N(0, I)", f"reference FID ({num_samples:,})", "classifier FID",
+                  "classifier score", "digits covered"], main_rows(rows), name="main")
     report.text(
         "Gaussian-fit KL: KL(N(m, S) || N(0, I)) for the mean m and covariance S of the test set's posterior "
         "means, i.e. how far the region the encoder uses is from where the decoder's samples come from. "
@@ -122,6 +122,22 @@ def main(argv=None):
         report.figure(out / report.results[label]["samples"], f"{label}: 64 samples from N(0, I)")
     report.write()
     return report
+
+
+def main_rows(rows):
+    """The results table's cells: the preset beside each model, the time per epoch, the best value of each
+    measured column in bold (lowest, but highest for the classifier score)."""
+    columns = {4: (min, "{:.2f}"), 6: (min, "{:.4f}"), 7: (min, "{:.2f}"), 8: (min, "{:.2f}"), 9: (min, "{:.2f}"),
+               10: (max, "{:.2f}")}
+    best = {i: pick(row[i] for row in rows) for i, (pick, _) in columns.items()}
+    out = []
+    for row in rows:
+        label, epochs, wall, parameters = row[:4]
+        cells = {i: fmt.format(row[i]) for i, (_, fmt) in columns.items()}
+        cells = {i: f"**{c}**" if row[i] == best[i] else c for i, c in cells.items()}
+        out.append([f"{label} (`{MODELS[label]}`)", f"{wall:,.0f} s ({wall / epochs:.1f} s/epoch)", f"{parameters:,}",
+                    cells[4], cells[6], cells[7], cells[8], cells[9], cells[10], row[11]])
+    return out
 
 
 def describe(rows):
