@@ -97,3 +97,16 @@ def test_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
         exec(compile(block, "README quick start", "exec"), namespace)
     assert namespace["images"].shape == (64, 28, 28, 1) and namespace["report"]["num_generated"] == 20
     assert (tmp_path / "dcgan_savedmodel" / "saved_model.pb").exists() and (tmp_path / "vae.keras").exists()
+
+
+def test_a_card_names_the_metrics_its_evaluation_holds():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
+    model_card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_card)
+    shipped = json.loads((REPO / "saved_models" / "dcgan_ema_fashion" / "evaluation.json").read_text())
+    # The shipped cards' recorded commands are what their evaluations hold.
+    recorded = json.loads((REPO / "results" / "model_dcgan_ema_fashion.json").read_text())["protocol"]
+    assert f"--metrics {','.join(model_card.evaluated_metrics(shipped))} " in recorded["evaluation_command"]
+    with_prdc = {**shipped, "prdc": {"precision": 0.7, "recall": 0.5, "density": 0.9, "coverage": 0.8}}
+    assert model_card.evaluated_metrics(with_prdc) == ["fid", "prdc", "classifier", "coverage", "diversity"]

@@ -41,7 +41,7 @@ def model_result(name, facts, provenance=None, git_commit=None):
         command=facts.pop("command"), dataset=e["dataset"], split=e["split"], num_real=e.get("num_real"),
         num_generated=e.get("num_generated", e["num_samples"]),
         evaluation_command=f"kzoo evaluate --model saved_models/{name} --dataset {e['dataset']} --metrics "
-                           f"fid,coverage,diversity --num-samples {e['num_samples']}",
+                           f"{','.join(evaluated_metrics(e))} --num-samples {e['num_samples']}",
         seeds=[e["seed"]], precision=precision_of(folder / "model.keras"), **kresults.fid_network_record(), **facts)
     if provenance:
         record["provenance"] = provenance
@@ -57,7 +57,20 @@ def model_result(name, facts, provenance=None, git_commit=None):
               "classifier_score": e.get("classifier_score_mean"),
               "classes_covered": e.get("coverage", {}).get("covered"),
               "near_duplicate_share": e.get("diversity", {}).get("share_above"), "evaluation": e}
+    if "prdc" in e:
+        result.update({k: e["prdc"][k] for k in ("precision", "recall", "density", "coverage")})
+    if "class_fidelity" in e:
+        result["class_fidelity"] = e["class_fidelity"]["accuracy"]
     return kresults.write(REPO / "results", f"model_{name}", "model", record, result)
+
+
+def evaluated_metrics(evaluation):
+    """The `kzoo evaluate --metrics` an evaluation.json was made with, read from what it holds."""
+    present = [("fid", "fid"), ("kid", "kid_mean"), ("prdc", "prdc"), ("classifier", "classifier_fid"),
+               ("coverage", "coverage"), ("diversity", "diversity")]
+    metrics = [metric for metric, key in present if key in evaluation]
+    # classifier and coverage come together; name the one the older evaluations were made with
+    return [m for m in metrics if not (m == "classifier" and "coverage" in metrics and "prdc" not in metrics)]
 
 
 def main(argv=None):

@@ -230,7 +230,15 @@ def card(name) -> str:
             ["classifier FID", f"{r['classifier_fid']:.2f}"], ["classifier score (at most 10)", f"{r['classifier_score']:.2f}"],
             ["classes covered", f"{r['classes_covered']}/10"],
             ["pairs with cosine > 0.9", f"{r['near_duplicate_share']:.2%}" if r.get("near_duplicate_share") is not None
-             else ""],
+             else ""]]
+    if r.get("precision") is not None:
+        rows += [["precision / recall (k = 3)", f"{r['precision']:.3f} / {r['recall']:.3f}"],
+                 ["density / coverage (k = 5)", f"{r['density']:.3f} / {r['coverage']:.3f}"]]
+    if r.get("class_fidelity") is not None:
+        real = r["evaluation"]["class_fidelity"]["real_accuracy"]
+        rows.append(["class fidelity (classifier agrees with the class asked for)",
+                     f"**{r['class_fidelity']:.2%}** (real test images: {real:.2%})"])
+    rows += [
             ["training command", f"`{p['command']}`"], ["evaluation command", f"`{p['evaluation_command']}`"],
             ["data file", f"[results/model_{name}.json](../../results/model_{name}.json)"]]
     return markdown_table(["", "measured"], rows)
