@@ -68,9 +68,13 @@ def shipped_models() -> str:
         r, p = m["results"], m["protocol"]
         rows.append([f"`{m['name'].removeprefix('model_')}`", p["dataset"], r["family"], p["epochs"], p["precision"],
                      _seconds(p.get("wall_time_s")), f"**{r['fid']:.2f}**", f"{r['classifier_fid']:.2f}",
-                     f"{r['classifier_score']:.2f}", f"{r['classes_covered']}/10", p.get("target", "")])
+                     f"{r['classifier_score']:.2f}", f"{r['classes_covered']}/10",
+                     f"{r['precision']:.3f} / {r['recall']:.3f}" if r.get("precision") is not None else "",
+                     f"{100 * r['class_fidelity']:.2f}%" if r.get("class_fidelity") is not None else "",
+                     p.get("target", "")])
     return markdown_table(["model", "data", "family", "epochs", "precision", "training time", "reference FID",
-                           "classifier FID", "classifier score", "classes covered", "project target"], rows)
+                           "classifier FID", "classifier score", "classes covered", "improved precision / recall (k = 3)",
+                           "class fidelity", "project target"], rows)
 
 
 def headline() -> str:
@@ -164,6 +168,19 @@ def conditional_progress(name) -> str:
             f"the real {p['split']} images; {r['classes_covered']} classes covered "
             f"([`results/{name}.json`](../results/{name}.json)).\n\n"
             + markdown_table(table["columns"], table["rows"]))
+
+
+def class_fidelity(name) -> str:
+    """A shipped conditional model's per-class table: the share of each class's samples the domain classifier
+    assigns to it, and that class's classifier FID (from its evaluation)."""
+    from kzoo.datasets import CLASS_NAMES
+    record = load(f"model_{name}")
+    e = record["results"]["evaluation"]
+    names = CLASS_NAMES.get(e["dataset"]) or []
+    rows = [[names[c["class"]] if c["class"] < len(names) else c["class"], f"{100 * c['accuracy']:.2f}",
+             f"{c['classifier_fid']:.2f}"] for c in e["class_fidelity"]["per_class"]]
+    return markdown_table(["class", "samples assigned to the class asked for (%)", "classifier FID of the class"],
+                          rows)
 
 
 def ci_time() -> str:
@@ -274,7 +291,7 @@ def diffusion_sampling() -> str:
                    f"`{p['command']}` (commit {str(p.get('git_commit'))[:7]}).\n"
 
 
-RENDERERS = {"diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
+RENDERERS = {"class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
@@ -295,7 +312,8 @@ def render_text(text: str) -> str:
 
 
 def documents() -> list[pathlib.Path]:
-    return [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md")) + sorted((REPO / "saved_models").glob("*/README.md"))
+    return ([REPO / "README.md", REPO / "saved_models" / "README.md"] + sorted((REPO / "docs").glob("*.md"))
+            + sorted((REPO / "saved_models").glob("*/README.md")))
 
 
 def main(argv=None) -> int:
