@@ -14,11 +14,8 @@ import tensorflow as tf
 from keras import ops
 
 from kzoo import noise as knoise
-from kzoo.distribute import step_logs
 from kzoo.losses import gaussian_kl, gaussian_nll, scale_for_replicas
-
-# Posterior log-variance bounds, as in the first stage (`kzoo.models.vae.LOG_VAR_RANGE`).
-LOG_VAR_RANGE = (-30.0, 20.0)
+from kzoo.models.elbo import LOG_VAR_RANGE, ELBOModel
 
 
 def _skip_mlp(latent_dim, hidden, depth, outputs, name):
@@ -34,7 +31,7 @@ def _skip_mlp(latent_dim, hidden, depth, outputs, name):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class SecondStageVAE(keras.Model):
+class SecondStageVAE(ELBOModel, keras.Model):
     """A VAE over `latent_dim`-dimensional codes with a learned Gaussian variance, and the map u ~ N(0, I) -> codes.
 
     `fit` takes codes ``[N, latent_dim]``, or the first stage's posteriors as a dict ``{"mean": [N, d],
@@ -60,26 +57,10 @@ class SecondStageVAE(keras.Model):
         self.encoder = _skip_mlp(latent_dim, hidden, depth, ("mean", "log_var"), "second_stage_encoder")
         self.decoder = _skip_mlp(latent_dim, hidden, depth, ("codes",), "second_stage_decoder")
         self.log_gamma = self.add_weight(shape=(), initializer="zeros", name="log_gamma", dtype="float32")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self._init_elbo_trackers()
         self.built = True
         # After the networks exist, so that a frozen second stage (one in use as a prior) loads frozen.
         self.trainable = trainable
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-
-    def compile(self, optimizer="auto", **kwargs):
-        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own."""
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        super().compile(optimizer=optimizer, **kwargs)
-        self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
 
     def call(self, u, training=False):
         """Codes decoded from second-stage noise `u` `[B, latent_dim]` (float32)."""
@@ -134,12 +115,6 @@ class SecondStageVAE(keras.Model):
 
     def test_step(self, data):
         return self._track(*self.compute_losses(self._codes(data, None)))
-
-    def _track(self, total, reconstruction, kl):
-        self.loss_tracker.update_state(total)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return step_logs(self.metrics)
 
     def get_config(self):
         config = super().get_config()

@@ -6,20 +6,15 @@ import tensorflow as tf
 from keras import ops
 
 from kzoo import noise as knoise
-from kzoo.distribute import step_logs
 from kzoo.losses import VAE_RECONSTRUCTION_LOSSES, gaussian_kl, reconstruction_loss, scale_for_replicas
 from kzoo.models.checks import CheckedInputs, check_image_batch, check_labels_given, check_no_labels, class_labels
+from kzoo.models.elbo import LOG_VAR_RANGE, ELBOModel
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 from kzoo.networks import build_vae_networks
 
-# Bounds on the posterior log-variance (those of the latent-diffusion autoencoders): an input far from the
-# training data could otherwise push exp(log_var) past float range, and one such step turns a run into NaN
-# (measured: the MLP VAE on the emoji set, epoch 9, in float32 and bfloat16 alike). Inside the bounds, identity.
-LOG_VAR_RANGE = (-30.0, 20.0)
-
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class VAE(CheckedInputs, keras.Model):
+class VAE(CheckedInputs, ELBOModel, keras.Model):
     """A VAE over images in [0, 1].
 
     The loss per image is ``reconstruction + beta * KL``: the reconstruction term (``bce``: Bernoulli negative
@@ -82,9 +77,7 @@ class VAE(CheckedInputs, keras.Model):
         # Only a Gaussian likelihood has a variance to learn; the other VAEs' weights stay as they were.
         self.log_gamma = (self.add_weight(shape=(), initializer="zeros", name="log_gamma", dtype="float32")
                           if reconstruction == "gaussian" else None)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self._init_elbo_trackers()
         # The sub-models are built functional models, so this model is built too.
         self.built = True
 
@@ -105,23 +98,6 @@ class VAE(CheckedInputs, keras.Model):
     @property
     def pixel_range(self):
         return (0.0, 1.0)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-
-    def compile(self, optimizer="auto", **kwargs):
-        """`optimizer="auto"` is Adam(1e-3); the loss is the model's own, so no `loss` argument is taken."""
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        super().compile(optimizer=optimizer, **kwargs)
-        # Optimizer variables now, in the caller's (strategy) scope, and so a `.keras` file's state can load.
-        if type(self).compile is VAE.compile:
-            self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        # Restores the optimizer (and its state, when loading a `.keras` file) through the custom `compile`.
-        self.compile(**keras.saving.deserialize_keras_object(config))
 
     # -- inference ------------------------------------------------------------------------------
 
@@ -241,13 +217,6 @@ class VAE(CheckedInputs, keras.Model):
     def test_step(self, data):
         images, labels = _images_and_labels(data, self)
         return self._track(*self.compute_vae_losses(images, training=False, labels=labels))
-
-    def _track(self, total, reconstruction, kl):
-        # Per-image values, so an epoch's figure is the mean over images even with a short last batch.
-        self.loss_tracker.update_state(total)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return step_logs(self.metrics)
 
     # -- serialization --------------------------------------------------------------------------
 
