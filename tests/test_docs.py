@@ -110,3 +110,57 @@ def test_a_card_names_the_metrics_its_evaluation_holds():
     assert f"--metrics {','.join(model_card.evaluated_metrics(shipped))} " in recorded["evaluation_command"]
     with_prdc = {**shipped, "prdc": {"precision": 0.7, "recall": 0.5, "density": 0.9, "coverage": 0.8}}
     assert model_card.evaluated_metrics(with_prdc) == ["fid", "prdc", "classifier", "coverage", "diversity"]
+
+
+def _model_card_tool(monkeypatch, repo):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
+    model_card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_card)
+    monkeypatch.setattr(model_card, "REPO", repo)
+    return model_card
+
+
+def _shipped_copy(tmp_path, name):
+    """saved_models/NAME's weights and evaluation and results/model_NAME.json, in a repository-shaped tmp folder."""
+    import shutil
+    (tmp_path / "saved_models" / name).mkdir(parents=True)
+    (tmp_path / "results").mkdir()
+    for file in ("model.keras", "evaluation.json"):
+        shutil.copy(REPO / "saved_models" / name / file, tmp_path / "saved_models" / name / file)
+    shutil.copy(REPO / "results" / f"model_{name}.json", tmp_path / "results" / f"model_{name}.json")
+    return json.loads((tmp_path / "saved_models" / name / "evaluation.json").read_text())
+
+
+def test_a_reevaluation_must_match_the_shipped_settings_and_fid(tmp_path, monkeypatch):
+    model_card = _model_card_tool(monkeypatch, tmp_path)
+    shipped = _shipped_copy(tmp_path, "dcgan_fashion")
+    before = (tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text()
+    cases = {"seed": {**shipped, "seed": shipped["seed"] + 1},
+             "num_samples": {**shipped, "num_samples": 2000},
+             "FID": {**shipped, "fid": shipped["fid"] + 0.5}}
+    for what, evaluation in cases.items():
+        path = tmp_path / f"{what}.json"
+        path.write_text(json.dumps(evaluation))
+        with pytest.raises(ValueError, match=what):
+            model_card.reevaluated("dcgan_fashion", path)
+    # A refused evaluation replaces nothing.
+    assert (tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text() == before
+
+
+def test_a_reevaluation_adds_metrics_and_keeps_the_training_facts(tmp_path, monkeypatch):
+    model_card = _model_card_tool(monkeypatch, tmp_path)
+    shipped = _shipped_copy(tmp_path, "dcgan_fashion")
+    old = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())
+    prdc = {"precision": 0.61, "recall": 0.42, "density": 0.83, "coverage": 0.71}
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({**shipped, "fid": shipped["fid"] + 0.01, "prdc": prdc}))
+    model_card.reevaluated("dcgan_fashion", new)
+    assert json.loads((tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text())["prdc"] == prdc
+    record = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())
+    for key in ("command", "epochs", "steps", "wall_time_s", "git_commit"):
+        assert record["protocol"][key] == old["protocol"][key], key
+    assert "--metrics fid,prdc," in record["protocol"]["evaluation_command"]
+    assert "re-evaluated with fid, prdc" in record["protocol"]["provenance"]
+    assert {k: record["results"][k] for k in prdc} == prdc
+    assert record["results"]["weights_sha256"] == old["results"]["weights_sha256"]

@@ -1,6 +1,7 @@
 """Copy a finished run into saved_models/NAME with its evaluation, and record its result in results/model_NAME.json.
 
     python tools/model_card.py RUN_DIR NAME EVALUATION_JSON [--target "<= 25"]
+    python tools/model_card.py --reevaluated NAME EVALUATION_JSON
 Copies model.keras, saved_model/, the last epoch's sample grid (samples.png), interpolation.png, loss_curve.png,
 stability.md, reconstructions.png (VAEs) and the evaluation (evaluation.json); writes model.json (the name's
 manifest: weights SHA-256 and headline, see kzoo.registry) and results/model_NAME.json
@@ -64,6 +65,41 @@ def model_result(name, facts, provenance=None, git_commit=None):
     return kresults.write(REPO / "results", f"model_{name}", "model", record, result)
 
 
+# The training facts of a results/model_NAME.json that a new evaluation of the same weights keeps.
+TRAINING_FACTS = ("command", "epochs", "steps", "wall_time_s", "peak_memory_mib", "parameters", "final", "target")
+
+
+def reevaluated(name, evaluation_path):
+    """Replace saved_models/NAME/evaluation.json with a new evaluation of the same weights (more metrics, e.g.
+    precision/recall) and rewrite results/model_NAME.json, keeping its training facts and provenance.
+
+    The new evaluation must have the old one's data, split, sample count and seed, so the generated images are
+    the same and its FID must agree with the recorded one (to 0.05: only the feature pass's float order differs);
+    otherwise nothing is replaced."""
+    folder = REPO / "saved_models" / name
+    old_result = json.loads((REPO / "results" / f"model_{name}.json").read_text())
+    old, new = json.loads((folder / "evaluation.json").read_text()), json.loads(pathlib.Path(evaluation_path).read_text())
+    for key in ("dataset", "split", "num_samples", "seed", "network"):
+        if old.get(key) != new.get(key):
+            raise ValueError(f"{evaluation_path}: {key} is {new.get(key)!r}, the shipped evaluation's is "
+                             f"{old.get(key)!r}; evaluate with the same settings (see results/model_{name}.json's "
+                             "evaluation_command) so the figures stay comparable.")
+    if abs(old["fid"] - new["fid"]) > 0.05:
+        raise ValueError(f"{evaluation_path}: FID {new['fid']:.3f} differs from the shipped {old['fid']:.3f}: not an "
+                         "evaluation of the same weights and samples; nothing replaced.")
+    protocol = old_result["protocol"]
+    facts = {key: protocol[key] for key in TRAINING_FACTS if key in protocol}
+    from kzoo import results as kresults
+    provenance = "; ".join(filter(None, [
+        protocol.get("provenance"),
+        f"re-evaluated with {', '.join(evaluated_metrics(new))} at commit {kresults.git_commit()} on "
+        f"{kresults.protocol()['date'][:10]} (FID then {old['fid']:.4f}, now {new['fid']:.4f})"]))
+    staged = folder / ".evaluation.json.new"
+    staged.write_text(json.dumps(new, indent=1))
+    staged.replace(folder / "evaluation.json")
+    return model_result(name, facts, provenance=provenance, git_commit=protocol.get("git_commit"))
+
+
 def evaluated_metrics(evaluation):
     """The `kzoo evaluate --metrics` an evaluation.json was made with, read from what it holds."""
     present = [("fid", "fid"), ("kid", "kid_mean"), ("prdc", "prdc"), ("classifier", "classifier_fid"),
@@ -74,6 +110,13 @@ def evaluated_metrics(evaluation):
 
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--reevaluated":
+        if len(argv) != 3:
+            sys.exit("usage: python tools/model_card.py --reevaluated NAME EVALUATION_JSON")
+        print(reevaluated(argv[1], argv[2]).read_text())
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("name")
