@@ -9,6 +9,11 @@ covered of `--num-samples` samples (the shipped domain classifier), and, for the
 with its reconstruction and KL parts. The table (mean ± std over seeds per value) goes to
 results/sweep_<preset>_<key>.json with its protocol, and a plot of each metric against the value to
 docs/figures/sweep_<preset>_<key>.png.
+
+    python examples/sweep.py --preset vae_conv_fashion --set model.latent_dim=16,64 --epochs 8 --seeds 0,1,2 --extend
+
+adds values to the results file already there: its runs (same epochs, seeds, sample count and training images) are
+kept as measured, only the new values are trained, and the table and plot cover all of them.
 """
 
 import argparse
@@ -26,6 +31,8 @@ METRICS = ("classifier_fid", "classifier_score", "classes_covered", "test_loss",
 
 
 def run_one(preset_name, key, value, seed, args):
+    if (value, seed) in args.kept_rows:
+        return args.kept_rows[(value, seed)]
     out = pathlib.Path(args.runs) / preset_name / f"{key}={value}" / f"seed{seed}"
     row_path = out / "sweep_row.json"
     if row_path.exists():
@@ -100,6 +107,28 @@ def plot(table, key, path, title):
     plt.close(fig)
 
 
+def kept_runs(path, values, seeds, epochs, args):
+    """For --extend: the values of `path`'s sweep followed by the new ones (in numeric order when all are numbers),
+    its measured rows by (value, seed), and its session wall time. Refuses a file measured another way, since its
+    rows would not be comparable with the new ones."""
+    if not path.exists():
+        raise SystemExit(f"--extend: {path} does not exist; run the sweep once without --extend first.")
+    earlier = json.loads(path.read_text())
+    protocol = earlier["protocol"]
+    wanted = {"epochs": epochs, "seeds": seeds, "num_generated": args.num_samples, "train_images": args.take or "all"}
+    for field, value in wanted.items():
+        if protocol.get(field) != value:
+            raise SystemExit(f"--extend: {path} was measured with {field} = {protocol.get(field)!r}, this sweep with "
+                             f"{value!r}; pass the same settings (its command: {protocol['command']}) or sweep anew.")
+    merged = list(dict.fromkeys(list(protocol["values"]) + values))
+    try:
+        merged.sort(key=float)
+    except ValueError:
+        pass
+    rows = {(row["value"], row["seed"]): row for row in earlier["results"]["runs"]}
+    return merged, rows, protocol.get("session_wall_time_s", 0.0)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", required=True)
@@ -112,6 +141,8 @@ def main(argv=None):
     parser.add_argument("--runs", default=str(REPO / "runs" / "sweep"))
     parser.add_argument("--results", default=str(REPO / "results"))
     parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
+    parser.add_argument("--extend", action="store_true",
+                        help="keep the runs of the results file already there and add these values to it")
     args = parser.parse_args(argv)
     if "=" not in args.set:
         parser.error(f"--set takes KEY=V1,V2,..., got {args.set!r}")
@@ -121,12 +152,16 @@ def main(argv=None):
     from kzoo import presets, results
     presets.apply_settings(presets.get(args.preset), [f"{key}={v}" for v in values[:1]])  # a bad key fails now
     seeds = [int(s) for s in args.seeds.split(",")]
+    name = f"sweep_{args.preset}_{key.split('.')[-1]}"
+    epochs = args.epochs or presets.get(args.preset)["epochs"]
+    args.kept_rows, earlier_wall_time = {}, 0.0
+    if args.extend:
+        values, args.kept_rows, earlier_wall_time = kept_runs(
+            pathlib.Path(args.results) / f"{name}.json", values, seeds, epochs, args)
     start = time.time()
     rows = [run_one(args.preset, key, v, s, args) for v in values for s in seeds]
     table = aggregate(rows, values)
-    name = f"sweep_{args.preset}_{key.split('.')[-1]}"
-    epochs = args.epochs or presets.get(args.preset)["epochs"]
-    command = (f"python examples/sweep.py --preset {args.preset} --set {args.set} --epochs {epochs} "
+    command = (f"python examples/sweep.py --preset {args.preset} --set {key}={','.join(values)} --epochs {epochs} "
                + (f"--take {args.take} " if args.take else "") + f"--seeds {args.seeds}")
     dataset = presets.get(args.preset)["dataset"]
     protocol = results.protocol(
@@ -134,7 +169,7 @@ def main(argv=None):
         feature_network=f"kzoo domain classifier for {dataset}", seeds=seeds, epochs=epochs,
         train_images=args.take or "all", precision=sorted({r.get("precision") or "?" for r in rows}),
         setting=key, values=values, wall_time_s=round(sum(r["wall_time_s"] for r in rows), 1),
-        session_wall_time_s=round(time.time() - start, 1))
+        session_wall_time_s=round(time.time() - start + earlier_wall_time, 1))
     results.write(args.results, name, "study", protocol, {"by_value": table, "runs": rows})
     plot(table, key, pathlib.Path(args.figures) / f"{name}.png",
          f"{args.preset}: {key} ({len(seeds)} seeds, {epochs} epochs, mean ± std)")

@@ -109,3 +109,35 @@ def test_sweep_aggregates_each_value_over_seeds_and_refuses_a_bad_key(tmp_path):
     with pytest.raises(ValueError, match="no setting 'model.latent_size'"):
         sweep.main(["--preset", "vae_conv_fashion", "--set", "model.latent_size=2,8", "--runs", str(tmp_path)])
     assert not any(tmp_path.iterdir())
+
+
+def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_path):
+    """--extend: the earlier file's runs are kept as measured (not retrained), the values merge in numeric order, and
+    a file measured with other epochs is refused."""
+    import importlib.util
+    import json
+    import pathlib
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    runs = [{"value": v, "seed": s, "classifier_fid": fid + s, "wall_time_s": 5.0}
+            for v, fid in (("2", 150.0), ("32", 90.0), ("8", 110.0)) for s in (0, 1)]
+    protocol = {"command": "python examples/sweep.py ...", "epochs": 8, "seeds": [0, 1], "num_generated": 10000,
+                "train_images": "all", "values": ["2", "32"], "session_wall_time_s": 30.0}
+    path = tmp_path / "results" / "sweep_vae_conv_fashion_latent_dim.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"protocol": protocol, "results": {"runs": runs}}))
+    common = ["--preset", "vae_conv_fashion", "--epochs", "8", "--seeds", "0,1", "--runs", str(tmp_path / "runs"),
+              "--results", str(path.parent), "--figures", str(tmp_path / "figures"), "--extend"]
+    # "8" has rows in the file (as a sweep cut off after writing them would): nothing is trained.
+    sweep.main(["--set", "model.latent_dim=8"] + common)
+    assert not (tmp_path / "runs").exists()
+    written = json.loads(path.read_text())
+    assert written["protocol"]["values"] == ["2", "8", "32"]
+    assert "--set model.latent_dim=2,8,32 " in written["protocol"]["command"]
+    assert written["results"]["by_value"]["8"]["classifier_fid"]["values"] == [110.0, 111.0]
+    assert written["results"]["by_value"]["32"]["classifier_fid"]["mean"] == 90.5
+    assert (tmp_path / "figures" / "sweep_vae_conv_fashion_latent_dim.png").exists()
+    with pytest.raises(SystemExit, match="epochs = 8"):
+        sweep.main(["--set", "model.latent_dim=16", *common[:2], "--epochs", "10", *common[4:]])
