@@ -164,3 +164,51 @@ def test_a_reevaluation_adds_metrics_and_keeps_the_training_facts(tmp_path, monk
     assert "re-evaluated with fid, prdc" in record["protocol"]["provenance"]
     assert {k: record["results"][k] for k in prdc} == prdc
     assert record["results"]["weights_sha256"] == old["results"]["weights_sha256"]
+
+
+def _compare_runs_tool():
+    spec = importlib.util.spec_from_file_location("compare_runs", REPO / "tools" / "compare_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_run(folder, preset, steps, fid, prdc, seed=0, evaluation_seed=0):
+    """A finished run folder as `kzoo train` and `kzoo evaluate` leave it, with made-up figures."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    (folder / "samples").mkdir(parents=True)
+    plt.imsave(folder / "samples" / "epoch_002.png", np.zeros((8, 8)), cmap="gray")
+    (folder / "summary.json").write_text(json.dumps({
+        "preset": preset, "epochs": 2, "steps": steps, "precision": "float32", "wall_time_s": 12.5,
+        "figures": {"samples": "samples/epoch_002.png"}}))
+    (folder / "config.json").write_text(json.dumps({"seed": seed}))
+    (folder / "evaluation.json").write_text(json.dumps({
+        "dataset": "fashion_mnist", "split": "test", "num_samples": 10000, "num_real": 10000,
+        "seed": evaluation_seed, "network": "fid_inception", "fid": fid, "classifier_fid": 3.0, "prdc": prdc}))
+    return folder
+
+
+def test_a_comparison_tabulates_same_protocol_runs_and_refuses_others(tmp_path):
+    compare_runs = _compare_runs_tool()
+    a = _fake_run(tmp_path / "a", "dcgan_fashion", 100, 22.5,
+                  {"precision": 0.6, "recall": 0.4, "density": 0.9, "coverage": 0.7})
+    b = _fake_run(tmp_path / "b", "sngan_fashion", 100, 19.25,
+                  {"precision": 0.65, "recall": 0.45, "density": 0.95, "coverage": 0.75})
+    compare_runs.main(["toy", f"DCGAN={a}", f"SNGAN={b}", "--results", str(tmp_path), "--figures", str(tmp_path)])
+    written = json.loads((tmp_path / "comparison_toy.json").read_text())
+    rows = written["results"]["tables"]["main"]["rows"]
+    assert rows[0][:7] == ["DCGAN", "`dcgan_fashion`", 100, 2, "float32", "12 s", "**22.50**"]
+    assert rows[1][6:11] == ["**19.25**", "0.650", "0.450", "0.950", "0.750"]
+    assert written["protocol"]["equal_generator_steps"] is True
+    assert (tmp_path / "comparison_toy.png").exists()
+    other_steps = _fake_run(tmp_path / "c", "sngan_fashion", 150, 19.0, {"precision": 0.6, "recall": 0.4,
+                                                                        "density": 0.9, "coverage": 0.7})
+    with pytest.raises(SystemExit, match="different generator steps"):
+        compare_runs.main(["toy2", f"DCGAN={a}", f"SNGAN={other_steps}", "--results", str(tmp_path)])
+    other_seed = _fake_run(tmp_path / "d", "sngan_fashion", 100, 19.0, {"precision": 0.6, "recall": 0.4,
+                                                                       "density": 0.9, "coverage": 0.7},
+                           evaluation_seed=3)
+    with pytest.raises(SystemExit, match="seed = 3"):
+        compare_runs.main(["toy3", f"DCGAN={a}", f"SNGAN={other_seed}", "--results", str(tmp_path)])
+    assert not (tmp_path / "comparison_toy2.json").exists() and not (tmp_path / "comparison_toy3.json").exists()

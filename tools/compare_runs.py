@@ -1,0 +1,148 @@
+"""Compare trained models that were evaluated the same way, and record the comparison in results/comparison_NAME.json
+with a figure of their sample grids side by side in docs/figures/comparison_NAME.png.
+
+    python tools/compare_runs.py sngan_dcgan_fashion \\
+        "DCGAN=saved_models/dcgan_fashion" "SNGAN (hinge)=runs/sngan_fashion_20:runs/reeval/sngan_fashion_20.json"
+
+Each model is LABEL=FOLDER[:EVALUATION_JSON]: a shipped model (saved_models/NAME, its training facts from
+results/model_NAME.json) or a run folder (summary.json and config.json); its evaluation is FOLDER/evaluation.json
+unless named. The evaluations must share data, split, sample count, seed and feature network, and the runs the
+number of generator steps (--unequal-steps allows otherwise, and the table says so), since a comparison at
+different budgets or protocols compares nothing.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SAME_EVALUATION = ("dataset", "split", "num_samples", "seed", "network")
+COLUMNS = ["model", "preset", "generator steps", "epochs", "precision", "training time", "reference FID",
+           "precision (k = 3)", "recall (k = 3)", "density (k = 5)", "coverage (k = 5)", "classifier FID"]
+
+
+def training_facts(folder):
+    """command, preset, steps, epochs, precision, wall time and seed of a shipped model or a run folder."""
+    folder = pathlib.Path(folder)
+    shipped = REPO / "results" / f"model_{folder.name}.json"
+    if folder.parent.resolve() == (REPO / "saved_models").resolve() and shipped.exists():
+        p = json.loads(shipped.read_text())["protocol"]
+        preset = p["command"].split("--preset ")[1].split()[0] if "--preset " in p["command"] else folder.name
+        return {"command": p["command"], "preset": preset, "steps": p["steps"], "epochs": p["epochs"],
+                "precision": p["precision"], "wall_time_s": p.get("wall_time_s"), "seed": p["seeds"][0],
+                "trained_at_commit": p.get("git_commit"), "machine": p.get("machine")}
+    if not (folder / "summary.json").exists():
+        raise SystemExit(f"{folder}: neither a shipped model with results/model_{folder.name}.json nor a finished "
+                         "run folder with summary.json; train it first (kzoo train ... --out FOLDER).")
+    s = json.loads((folder / "summary.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    command = (f"kzoo train --preset {s['preset']} --epochs {s['epochs']} --precision {s['precision']} "
+               f"--out {folder}")
+    return {"command": command, "preset": s["preset"], "steps": s["steps"], "epochs": s["epochs"],
+            "precision": s["precision"], "wall_time_s": s["wall_time_s"], "seed": config["seed"]}
+
+
+def sample_grid(folder):
+    folder = pathlib.Path(folder)
+    if (folder / "samples.png").exists():
+        return folder / "samples.png"
+    summary = json.loads((folder / "summary.json").read_text())
+    return folder / summary["figures"]["samples"]
+
+
+def parse_model(text):
+    label, sep, rest = text.partition("=")
+    if not sep or not label or not rest:
+        raise SystemExit(f"{text!r}: give a model as LABEL=FOLDER or LABEL=FOLDER:EVALUATION_JSON")
+    folder, _, evaluation = rest.partition(":")
+    evaluation = pathlib.Path(evaluation) if evaluation else pathlib.Path(folder) / "evaluation.json"
+    if not evaluation.exists():
+        raise SystemExit(f"{label}: {evaluation} does not exist; run `kzoo evaluate --model {folder} ...` first.")
+    return label, pathlib.Path(folder), json.loads(evaluation.read_text()), evaluation
+
+
+def compare(models, unequal_steps=False):
+    """Rows of the comparison table and the per-model records; refuses evaluations made differently."""
+    first_label, _, first, _ = models[0]
+    records = []
+    for label, folder, evaluation, evaluation_path in models:
+        for key in SAME_EVALUATION:
+            if evaluation.get(key) != first.get(key):
+                raise SystemExit(f"{label}: evaluated with {key} = {evaluation.get(key)!r}, {first_label} with "
+                                 f"{first.get(key)!r}; evaluate both the same way.")
+        if "prdc" not in evaluation:
+            raise SystemExit(f"{label}: {evaluation_path} has no precision/recall; evaluate with --metrics "
+                             "fid,prdc,...")
+        records.append({"label": label, "folder": str(folder), "evaluation_file": str(evaluation_path),
+                        **training_facts(folder), "fid": evaluation["fid"],
+                        "classifier_fid": evaluation.get("classifier_fid"),
+                        "prdc": {k: evaluation["prdc"][k] for k in ("precision", "recall", "density", "coverage")}})
+    steps = {r["steps"] for r in records}
+    if len(steps) > 1 and not unequal_steps:
+        raise SystemExit("the models trained for different generator steps ("
+                         + ", ".join(f"{r['label']}: {r['steps']}" for r in records)
+                         + "); compare at equal steps, or pass --unequal-steps to say so in the table.")
+    return records
+
+
+def table(records):
+    rows = []
+    for r in records:
+        rows.append([r["label"], f"`{r['preset']}`", r["steps"], r["epochs"], r["precision"],
+                     "" if r["wall_time_s"] is None else f"{r['wall_time_s']:,.0f} s", f"**{r['fid']:.2f}**",
+                     *(f"{r['prdc'][k]:.3f}" for k in ("precision", "recall", "density", "coverage")),
+                     "" if r["classifier_fid"] is None else f"{r['classifier_fid']:.2f}"])
+    return {"columns": COLUMNS, "rows": rows}
+
+
+def figure(models, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.6), squeeze=False)
+    for ax, (label, folder, evaluation, _) in zip(axes[0], models):
+        ax.imshow(mpimg.imread(sample_grid(folder)), cmap="gray")
+        ax.set_title(f"{label}\nFID {evaluation['fid']:.2f}, precision {evaluation['prdc']['precision']:.3f}, "
+                     f"recall {evaluation['prdc']['recall']:.3f}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="results/comparison_NAME.json and docs/figures/comparison_NAME.png")
+    parser.add_argument("models", nargs="+", metavar="LABEL=FOLDER[:EVALUATION_JSON]")
+    parser.add_argument("--unequal-steps", action="store_true")
+    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error("name at least two models to compare")
+    sys.path.insert(0, str(REPO))
+    from kzoo import results
+    models = [parse_model(m) for m in args.models]
+    records = compare(models, args.unequal_steps)
+    e = models[0][2]
+    protocol = results.protocol(
+        command="python tools/compare_runs.py " + " ".join([args.name] + [f'"{m}"' for m in args.models]),
+        dataset=e["dataset"], split=e["split"], num_generated=e["num_samples"], num_real=e.get("num_real"),
+        seeds=sorted({r["seed"] for r in records}), evaluation_seed=e["seed"], **results.fid_network_record(),
+        training_commands={r["label"]: r["command"] for r in records},
+        evaluation_files={r["label"]: r["evaluation_file"] for r in records},
+        equal_generator_steps=len({r["steps"] for r in records}) == 1)
+    name = f"comparison_{args.name}"
+    results.write(args.results, name, "study", protocol, {"models": records, "tables": {"main": table(records)}})
+    figure(models, pathlib.Path(args.figures) / f"{name}.png",
+           f"{e['dataset']}: {', '.join(r['label'] for r in records)} ({' / '.join(str(r['steps']) for r in records)} "
+           "generator steps)")
+    print(json.dumps(table(records), indent=1))
+
+
+if __name__ == "__main__":
+    main()
