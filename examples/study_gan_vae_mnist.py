@@ -28,8 +28,10 @@ def main(argv=None):
         + (f" Epochs overridden: {args.epochs}." if args.epochs else ""),
         "Reference FID: the FID Inception network (pool3), generated against the first as-many MNIST test images. "
         "Classifier score: the Inception-score formula with kzoo's MNIST classifier (at most 10). A digit is covered "
-        "when at least 5% of the samples are classified as it.")
-    results = studies.compare_models(report, MODELS, "mnist", args, metrics=("fid", "coverage"))
+        "when at least 5% of the samples are classified as it. Precision and recall (k = 3) and density and coverage "
+        "(k = 5) of the same Inception features separate fidelity from diversity: a GAN that loses digits keeps "
+        "its precision and loses recall and coverage.")
+    results = studies.compare_models(report, MODELS, "mnist", args, metrics=("fid", "prdc", "coverage"))
     fid = {k: results[k]["evaluation"]["fid"] for k in MODELS}
     score = {k: results[k]["evaluation"]["classifier_score_mean"] for k in MODELS}
     covered = {k: results[k]["evaluation"]["coverage"]["covered"] for k in MODELS}

@@ -51,7 +51,7 @@ def main(argv=None):
         f"(VAE). Reference FID: generated images against the first as-many images of that split (at most "
         f"{available:,}, so not comparable with FIDs at 10,000 or 50,000). Near-duplicate pairs: cosine similarity of "
         "flattened images above 0.9, over all pairs; the real images' share is the baseline.")
-    studies.compare_models(report, MODELS, args.dataset, args, metrics=("fid", "diversity"), split=split,
+    studies.compare_models(report, MODELS, args.dataset, args, metrics=("fid", "prdc", "diversity"), split=split,
                            train_dataset=args.dataset)
     report.write()
     return report

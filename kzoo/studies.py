@@ -239,6 +239,10 @@ def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), s
         columns.append((f"reference FID ({num_samples:,})", lambda e: e["fid"]))
     if "kid" in metrics:
         columns.append(("KID x 1000 (mean ± std)", lambda e: f"{1000 * e['kid_mean']:.2f} ± {1000 * e['kid_std']:.2f}"))
+    if "prdc" in metrics:  # fidelity and diversity apart: a GAN that drops classes keeps precision, loses recall
+        columns += [(name, lambda e, key=key: e["prdc"][key]) for name, key in (
+            ("precision (k = 3)", "precision"), ("recall (k = 3)", "recall"), ("density (k = 5)", "density"),
+            ("coverage (k = 5)", "coverage"))]
     if "coverage" in metrics or "classifier" in metrics:
         columns += [("classifier FID", lambda e: e["classifier_fid"]),
                     ("classifier score", lambda e: e["classifier_score_mean"]),

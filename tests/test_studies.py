@@ -206,7 +206,9 @@ def test_gan_vae_mnist_study(tmp_path):
     assert gan["summary"]["parameters"] > 0 and vae["summary"]["parameters"] > 0
     assert gan["preset"] == "dense_gan_mnist" and vae["preset"] == "vae_convdense_mnist"
     assert gan_bn["preset"] == "dense_gan_bn_mnist" and gan_bn["summary"]["parameters"] > gan["summary"]["parameters"]
-    assert "classifier score" in assert_report_complete(tmp_path)
+    assert all(0 <= m["evaluation"]["prdc"][k] for m in models.values() for k in ("recall", "coverage"))
+    report_text = assert_report_complete(tmp_path)
+    assert "classifier score" in report_text and "recall (k = 3)" in report_text
 
 
 @pytest.mark.study
@@ -225,6 +227,7 @@ def test_rgb64_study_on_an_image_folder(tmp_path):
     models = report.results["models"]
     assert set(models) == {"DCGAN", "MLP VAE"}
     assert all(m["evaluation"]["num_generated"] == 64 for m in models.values())
+    assert all(0 <= m["evaluation"]["prdc"]["precision"] <= 1 for m in models.values())
     assert 0 <= report.results["real_diversity"]["share_above"] <= 1
     assert_report_complete(tmp_path / "study")
 
