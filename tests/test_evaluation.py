@@ -130,8 +130,10 @@ def test_periodic_metric_adds_classifier_fid_and_score_to_history():
     real_features, _ = classifier.outputs(datasets.load_arrays("fashion_mnist", "test").images[:200])
     assert history.history["classifier_fid"][-1] == pytest.approx(
         numpy_frechet_distance(real_features, fake_features), rel=1e-6)
+    # float32 logits: the callback's batches and these need not take the same CPU kernels (oneDNN picks by batch
+    # size and instruction set), so agreement is to float32 round-off, as for the FID above.
     assert history.history["classifier_score"][-1] == pytest.approx(numpy_classifier_score(fake_logits, 10),
-                                                                     rel=1e-9)
+                                                                     rel=1e-6)
     with pytest.raises(ValueError, match="classifier_fid"):
         PeriodicMetric("mnist", metric="precision")
 
