@@ -65,12 +65,17 @@ class DiffAugment:
         import keras_cv
         self.policy = parse_policy(policy)
         self.random = StepRandom()
-        self.brightness = keras_cv.layers.RandomBrightness(factor=0.125, value_range=(-2.0, 2.0))
+        # float32 whatever the global policy: under mixed precision the layers would compute in bfloat16/float16
+        # while their factors are float32, and the images go to the discriminator, which casts them anyway.
+        f32 = {"dtype": "float32"}
+        self.brightness = keras_cv.layers.RandomBrightness(factor=0.125, value_range=(-2.0, 2.0), **f32)
         self.brightness.factor = StepRandom(-0.125, 0.125)   # delta U(-0.125, 0.125) * 4 = U(-0.5, 0.5)
-        self.contrast = keras_cv.layers.RandomContrast(value_range=(-4.0, 4.0), factor=0.5)
+        self.contrast = keras_cv.layers.RandomContrast(value_range=(-4.0, 4.0), factor=0.5, **f32)
         self.contrast.factor = StepRandom(0.5, 1.5)
-        self.translation = keras_cv.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=0.0)
-        self.cutout = keras_cv.layers.RandomCutout((0.5, 0.5), (0.5, 0.5), fill_mode="constant", fill_value=0.0)
+        self.translation = keras_cv.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=0.0,
+                                                             **f32)
+        self.cutout = keras_cv.layers.RandomCutout((0.5, 0.5), (0.5, 0.5), fill_mode="constant", fill_value=0.0,
+                                                   **f32)
         for layer in (self.translation, self.cutout):
             layer._random_generator = self.random
 

@@ -112,3 +112,27 @@ def test_the_adversarial_loop_trains_with_diffaugment_and_keeps_it():
     assert config["augment"] == "translation,cutout"
     assert AdversarialModel.from_config(config).augment_policy == "translation,cutout"
     assert "augment" not in AdversarialModel(*build_gan_networks("dcgan28", 8)).get_config()
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_augments_in_float32_as_float32_does(precision):
+    """Under a mixed policy (`kzoo train` picks mixed_bfloat16 on CPUs with native bfloat16) the keras-cv layers
+    would compute in the low precision while their factors are float32; the augmentation stays float32 and
+    equals the float32 policy's for the same seed, and a GAN with DiffAugment trains a step."""
+    images = tf.random.stateless_uniform((4, 16, 16, 3), (1, 2), -1.0, 1.0)
+    expected = DiffAugment()(images, 5).numpy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        got = DiffAugment()(tf.cast(images, keras.mixed_precision.global_policy().compute_dtype), 5)
+        assert got.dtype == tf.float32
+        # The low-precision input rounds the images: agreement to that rounding, not beyond.
+        np.testing.assert_allclose(got.numpy(), expected, atol=4e-2 if precision == "mixed_bfloat16" else 4e-3)
+        from kzoo.models import AdversarialModel
+        from kzoo.networks import build_gan_networks
+        gan = AdversarialModel(*build_gan_networks("dcgan28", 8, (28, 28, 1)), seed=0, augment="color,translation,cutout")
+        gan.compile()
+        batch = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
+        history = gan.fit(batch, batch_size=8, epochs=1, verbose=0)
+        assert all(np.isfinite(v).all() for v in history.history.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
