@@ -183,9 +183,10 @@ def _fake_run(folder, preset, steps, fid, prdc, seed=0, evaluation_seed=0):
     (folder / "samples").mkdir(parents=True)
     plt.imsave(folder / "samples" / "epoch_002.png", np.zeros((8, 8)), cmap="gray")
     (folder / "summary.json").write_text(json.dumps({
-        "preset": preset, "epochs": 2, "steps": steps, "precision": "float32", "wall_time_s": 12.5,
+        "preset": preset, "dataset": "fashion_mnist", "epochs": 2, "steps": steps, "precision": "float32",
+        "wall_time_s": 12.5,
         "figures": {"samples": "samples/epoch_002.png"}}))
-    (folder / "config.json").write_text(json.dumps({"seed": seed}))
+    (folder / "config.json").write_text(json.dumps({"seed": seed, "settings": {"model.augment": "cutout"}}))
     (folder / "evaluation.json").write_text(json.dumps({
         "dataset": "fashion_mnist", "split": "test", "num_samples": 10000, "num_real": 10000,
         "seed": evaluation_seed, "network": "fid_inception", "fid": fid, "classifier_fid": 3.0, "prdc": prdc}))
@@ -204,6 +205,9 @@ def test_a_comparison_tabulates_same_protocol_runs_and_refuses_others(tmp_path):
     assert rows[0][:7] == ["DCGAN", "`dcgan_fashion`", 100, 2, "float32", "12 s", "**22.50**"]
     assert rows[1][6:11] == ["**19.25**", "0.650", "0.450", "0.950", "0.750"]
     assert written["protocol"]["equal_generator_steps"] is True
+    assert written["protocol"]["training_commands"]["SNGAN"] == (
+        f"kzoo train --preset sngan_fashion --dataset fashion_mnist --epochs 2 --precision float32 --set "
+        f"model.augment=cutout --out {b}")
     assert (tmp_path / "comparison_toy.png").exists()
     other_steps = _fake_run(tmp_path / "c", "sngan_fashion", 150, 19.0, {"precision": 0.6, "recall": 0.4,
                                                                         "density": 0.9, "coverage": 0.7})

@@ -37,10 +37,12 @@ def training_facts(folder):
                          "run folder with summary.json; train it first (kzoo train ... --out FOLDER).")
     s = json.loads((folder / "summary.json").read_text())
     config = json.loads((folder / "config.json").read_text())
-    command = (f"kzoo train --preset {s['preset']} --epochs {s['epochs']} --precision {s['precision']} "
-               f"--out {folder}")
+    settings = "".join(f" --set {key}={value}" for key, value in (config.get("settings") or {}).items())
+    command = (f"kzoo train --preset {s['preset']} --dataset {s['dataset']} --epochs {s['epochs']} --precision "
+               f"{s['precision']}{settings} --out {folder}")
     return {"command": command, "preset": s["preset"], "steps": s["steps"], "epochs": s["epochs"],
-            "precision": s["precision"], "wall_time_s": s["wall_time_s"], "seed": config["seed"]}
+            "precision": s["precision"], "wall_time_s": s["wall_time_s"], "seed": config["seed"],
+            "settings": config.get("settings") or {}}
 
 
 def sample_grid(folder):
@@ -108,7 +110,7 @@ def figure(models, path, title):
                      f"recall {evaluation['prdc']['recall']:.3f}", fontsize=9)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.92))  # room for the title above the panels' own
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
