@@ -13,7 +13,8 @@ docs/figures/sweep_<preset>_<key>.png.
     python examples/sweep.py --preset vae_conv_fashion --set model.latent_dim=16,64 --epochs 8 --seeds 0,1,2 --extend
 
 adds values to the results file already there: its runs (same epochs, seeds, sample count and training images) are
-kept as measured, only the new values are trained, and the table and plot cover all of them.
+kept as measured, only the new values are trained (in the kept runs' precision), and the table and plot cover all
+of them.
 """
 
 import argparse
@@ -120,6 +121,13 @@ def kept_runs(path, values, seeds, epochs, args):
         if protocol.get(field) != value:
             raise SystemExit(f"--extend: {path} was measured with {field} = {protocol.get(field)!r}, this sweep with "
                              f"{value!r}; pass the same settings (its command: {protocol['command']}) or sweep anew.")
+    # The same precision as the kept runs: `auto` picks by machine (mixed bfloat16 where the CPU has it natively).
+    kept_precisions = protocol.get("precision") or []
+    if args.precision is None and len(kept_precisions) == 1:
+        args.precision = kept_precisions[0]
+    elif args.precision is not None and kept_precisions != [args.precision]:
+        raise SystemExit(f"--extend: {path} was measured in {', '.join(kept_precisions)}, this sweep asks for "
+                         f"{args.precision}; pass --precision {kept_precisions[0]} or sweep anew.")
     merged = list(dict.fromkeys(list(protocol["values"]) + values))
     try:
         merged.sort(key=float)

@@ -121,10 +121,10 @@ def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_pat
     spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
-    runs = [{"value": v, "seed": s, "classifier_fid": fid + s, "wall_time_s": 5.0}
+    runs = [{"value": v, "seed": s, "classifier_fid": fid + s, "wall_time_s": 5.0, "precision": "float32"}
             for v, fid in (("2", 150.0), ("32", 90.0), ("8", 110.0)) for s in (0, 1)]
     protocol = {"command": "python examples/sweep.py ...", "epochs": 8, "seeds": [0, 1], "num_generated": 10000,
-                "train_images": "all", "values": ["2", "32"], "session_wall_time_s": 30.0}
+                "train_images": "all", "values": ["2", "32"], "session_wall_time_s": 30.0, "precision": ["float32"]}
     path = tmp_path / "results" / "sweep_vae_conv_fashion_latent_dim.json"
     path.parent.mkdir()
     path.write_text(json.dumps({"protocol": protocol, "results": {"runs": runs}}))
@@ -139,5 +139,7 @@ def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_pat
     assert written["results"]["by_value"]["8"]["classifier_fid"]["values"] == [110.0, 111.0]
     assert written["results"]["by_value"]["32"]["classifier_fid"]["mean"] == 90.5
     assert (tmp_path / "figures" / "sweep_vae_conv_fashion_latent_dim.png").exists()
+    with pytest.raises(SystemExit, match="measured in float32"):
+        sweep.main(["--set", "model.latent_dim=16", "--precision", "mixed_bfloat16"] + common)
     with pytest.raises(SystemExit, match="epochs = 8"):
         sweep.main(["--set", "model.latent_dim=16", *common[:2], "--epochs", "10", *common[4:]])
