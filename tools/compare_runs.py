@@ -7,7 +7,7 @@ with a figure of their sample grids side by side in docs/figures/comparison_NAME
 Each model is LABEL=FOLDER[:EVALUATION_JSON]: a shipped model (saved_models/NAME, its training facts from
 results/model_NAME.json) or a run folder (summary.json and config.json); its evaluation is FOLDER/evaluation.json
 unless named. The evaluations must share data, split, sample count, seed and feature network, and the runs the
-number of generator steps (--unequal-steps allows otherwise, and the table says so), since a comparison at
+number of generator steps (--unequal-steps allows otherwise, and the results file records it), since a comparison at
 different budgets or protocols compares nothing.
 """
 
@@ -17,7 +17,6 @@ import pathlib
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SAME_EVALUATION = ("dataset", "split", "num_samples", "seed", "network")
 COLUMNS = ["model", "preset", "generator steps", "epochs", "precision", "training time", "reference FID",
            "precision (k = 3)", "recall (k = 3)", "density (k = 5)", "coverage (k = 5)", "classifier FID"]
 
@@ -66,10 +65,11 @@ def parse_model(text):
 
 def compare(models, unequal_steps=False):
     """Rows of the comparison table and the per-model records; refuses evaluations made differently."""
+    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS
     first_label, _, first, _ = models[0]
     records = []
     for label, folder, evaluation, evaluation_path in models:
-        for key in SAME_EVALUATION:
+        for key in COMPARABLE_SETTINGS:
             if evaluation.get(key) != first.get(key):
                 raise SystemExit(f"{label}: evaluated with {key} = {evaluation.get(key)!r}, {first_label} with "
                                  f"{first.get(key)!r}; evaluate both the same way.")

@@ -79,7 +79,8 @@ def reevaluated(name, evaluation_path):
     folder = REPO / "saved_models" / name
     old_result = json.loads((REPO / "results" / f"model_{name}.json").read_text())
     old, new = json.loads((folder / "evaluation.json").read_text()), json.loads(pathlib.Path(evaluation_path).read_text())
-    for key in ("dataset", "split", "num_samples", "seed", "network"):
+    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS
+    for key in COMPARABLE_SETTINGS:
         if old.get(key) != new.get(key):
             raise ValueError(f"{evaluation_path}: {key} is {new.get(key)!r}, the shipped evaluation's is "
                              f"{old.get(key)!r}; evaluate with the same settings (see results/model_{name}.json's "

@@ -91,6 +91,9 @@ def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples
 
 
 FEATURE_METRICS = ("fid", "kid", "prdc")
+# The fields of two evaluation reports that must be equal for their figures to be compared (same data, split,
+# sample count, sampling seed and feature network).
+COMPARABLE_SETTINGS = ("dataset", "split", "num_samples", "seed", "network")
 EVALUATE_METRICS = ("fid", "kid", "prdc", "is", "classifier", "coverage", "class_fidelity", "diversity")
 
 
