@@ -7,7 +7,11 @@ decoder, latent 10): reference FID (10,000 samples against the 10,000 test image
 class coverage, parameters and training time.
 
     python examples/study_gan_vae_mnist.py                        # runs/gan_vae_mnist/report.md
+    python examples/study_gan_vae_mnist.py --epochs 10 --num-samples 5000 --out runs/gan_vae_mnist_e10
     python examples/study_gan_vae_mnist.py --quick --out /tmp/q   # a smoke run
+
+A run with --epochs is recorded as results/study_6_gan_vae_mnist_epochsN.json, beside the presets' own epochs'
+results/study_6_gan_vae_mnist.json, so a shorter run never replaces the longer one.
 """
 
 from kzoo import studies
@@ -16,10 +20,15 @@ MODELS = {"GAN (dense + conv)": "dense_gan_mnist", "GAN (dense + conv, batch nor
           "VAE (conv + dense)": "vae_convdense_mnist"}
 
 
+def result_name(epochs=None):
+    """The study's result file name: the presets' epochs, or the epochs a run overrode them with."""
+    return "study_6_gan_vae_mnist" + (f"_epochs{epochs}" if epochs else "")
+
+
 def main(argv=None):
     args = studies.study_arguments(__doc__.splitlines()[0], "runs/gan_vae_mnist").parse_args(argv)
     report = studies.Report(args.out, "Study 6: GAN against VAE on MNIST, dense + convolutional designs",
-                            result_name="study_6_gan_vae_mnist", args=args, dataset="mnist", split="test")
+                            result_name=result_name(args.epochs), args=args, dataset="mnist", split="test")
     report.text(
         "GAN: preset `dense_gan_mnist` (latent 100, LeakyReLU 0.2, Adam(2e-4, beta1 0.5), batch 128, 30 epochs); "
         "the published design has no normalisation, so the study adds the same GAN with batch normalisation after "

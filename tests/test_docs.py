@@ -46,6 +46,21 @@ def test_a_changed_number_in_a_result_file_changes_the_rendered_table(tmp_path, 
     assert changed != readme and f"**{record['results']['fid']:.2f}**" in changed
 
 
+def test_a_model_of_data_without_a_classifier_or_test_split_renders_what_was_measured(tmp_path, monkeypatch):
+    for source in (REPO / "results").glob("model_*.json"):
+        (tmp_path / source.name).write_text(source.read_text())
+    record = json.loads((tmp_path / "model_dcgan_fashion.json").read_text())
+    record["name"] = "model_dcgan_rgb_set"
+    record["protocol"].update(dataset="rgb_set", split="train", num_generated=3786, num_real=3786)
+    record["results"].update(classifier_fid=None, classifier_score=None, classes_covered=None)
+    (tmp_path / "model_dcgan_rgb_set.json").write_text(json.dumps(record))
+    monkeypatch.setattr(render_docs, "RESULTS", tmp_path)
+    card = render_docs.card("dcgan_rgb_set")
+    assert "3,786 generated vs 3,786 train" in card and "classifier FID" not in card and "None" not in card
+    row = next(line for line in render_docs.shipped_models().splitlines() if "`dcgan_rgb_set`" in line)
+    assert "3,786 vs 3,786 train" in row and "None" not in row and "/10" not in row
+
+
 def test_markers_without_data_are_refused():
     with pytest.raises(FileNotFoundError, match="no_such_result"):
         render_docs.render_text("<!-- table: no_such_result/main -->\n<!-- /table -->")

@@ -211,6 +211,11 @@ def test_gan_vae_mnist_study(tmp_path):
     assert "classifier score" in report_text and "recall (k = 3)" in report_text
 
 
+def test_gan_vae_mnist_study_keeps_runs_of_other_epochs_apart():
+    name = load_example("study_gan_vae_mnist").result_name
+    assert name() == "study_6_gan_vae_mnist" and name(10) == "study_6_gan_vae_mnist_epochs10" != name(30)
+
+
 @pytest.mark.study
 def test_rgb64_study_on_an_image_folder(tmp_path):
     folder = tmp_path / "images"

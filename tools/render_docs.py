@@ -67,14 +67,25 @@ def shipped_models() -> str:
     for m in _models():
         r, p = m["results"], m["protocol"]
         rows.append([f"`{m['name'].removeprefix('model_')}`", p["dataset"], r["family"], p["epochs"], p["precision"],
-                     _seconds(p.get("wall_time_s")), f"**{r['fid']:.2f}**", f"{r['classifier_fid']:.2f}",
-                     f"{r['classifier_score']:.2f}", f"{r['classes_covered']}/10",
+                     _seconds(p.get("wall_time_s")), f"**{r['fid']:.2f}**", _compared_with(p),
+                     _optional(r.get("classifier_fid"), "{:.2f}"), _optional(r.get("classifier_score"), "{:.2f}"),
+                     _optional(r.get("classes_covered"), "{}/10"),
                      f"{r['precision']:.3f} / {r['recall']:.3f}" if r.get("precision") is not None else "",
                      f"{100 * r['class_fidelity']:.2f}%" if r.get("class_fidelity") is not None else "",
                      p.get("target", "")])
     return markdown_table(["model", "data", "family", "epochs", "precision", "training time", "reference FID",
-                           "classifier FID", "classifier score", "classes covered", "improved precision / recall (k = 3)",
-                           "class fidelity", "project target"], rows)
+                           "generated vs real", "classifier FID", "classifier score", "classes covered",
+                           "improved precision / recall (k = 3)", "class fidelity", "project target"], rows)
+
+
+def _optional(value, form):
+    """A measured value in `form`, or an empty cell where it was not measured (no domain classifier for the data)."""
+    return "" if value is None else form.format(value)
+
+
+def _compared_with(protocol):
+    """What a reference FID compared: '10,000 vs 10,000 test' (a data set without a test split: its train images)."""
+    return f"{protocol['num_generated']:,} vs {protocol['num_real']:,} {protocol['split']}"
 
 
 def headline() -> str:
@@ -89,10 +100,10 @@ def headline() -> str:
         r, p = m["results"], m["protocol"]
         seeds = r.get("seeds")
         fid = f"**{r['fid']:.2f}**" if not seeds else f"**{r['fid_mean']:.2f} ± {r['fid_std']:.2f}**"
-        rows.append([dataset, family, f"`{m['name'].removeprefix('model_')}`", fid,
+        rows.append([dataset, family, f"`{m['name'].removeprefix('model_')}`", fid, _compared_with(p),
                      len(seeds) if seeds else 1, p["epochs"], _seconds(p.get("wall_time_s")),
                      f"[{m['name']}.json](results/{m['name']}.json)"])
-    return markdown_table(["data", "family", "model", "reference FID (10k vs test)", "seeds", "epochs",
+    return markdown_table(["data", "family", "model", "reference FID", "generated vs real", "seeds", "epochs",
                            "training time", "data file"], rows)
 
 
@@ -244,10 +255,12 @@ def card(name) -> str:
             ["peak memory", f"{p['peak_memory_mib']:,.0f} MiB" if p.get("peak_memory_mib") else "not recorded"],
             ["seed", ", ".join(map(str, p["seeds"]))],
             [f"reference FID ({p['num_generated']:,} generated vs {p['num_real']:,} {p['split']})", f"**{r['fid']:.2f}**"],
-            ["classifier FID", f"{r['classifier_fid']:.2f}"], ["classifier score (at most 10)", f"{r['classifier_score']:.2f}"],
-            ["classes covered", f"{r['classes_covered']}/10"],
             ["pairs with cosine > 0.9", f"{r['near_duplicate_share']:.2%}" if r.get("near_duplicate_share") is not None
              else ""]]
+    if r.get("classifier_fid") is not None:  # data sets with a domain classifier (MNIST, Fashion-MNIST)
+        rows[-1:-1] = [["classifier FID", f"{r['classifier_fid']:.2f}"],
+                       ["classifier score (at most 10)", f"{r['classifier_score']:.2f}"],
+                       ["classes covered", f"{r['classes_covered']}/10"]]
     if r.get("precision") is not None:
         rows += [["precision / recall (k = 3)", f"{r['precision']:.3f} / {r['recall']:.3f}"],
                  ["density / coverage (k = 5)", f"{r['density']:.3f} / {r['coverage']:.3f}"]]
