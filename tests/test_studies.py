@@ -214,6 +214,16 @@ def test_gan_vae_mnist_study(tmp_path):
 def test_gan_vae_mnist_study_keeps_runs_of_other_epochs_apart():
     name = load_example("study_gan_vae_mnist").result_name
     assert name() == "study_6_gan_vae_mnist" and name(10) == "study_6_gan_vae_mnist_epochs10" != name(30)
+    assert name(10, subset=True) == "study_6_gan_vae_mnist_epochs10_subset"
+
+
+def test_gan_vae_mnist_study_runs_the_presets_asked_for_and_refuses_others():
+    module = load_example("study_gan_vae_mnist")
+    assert module.chosen_models() == module.MODELS
+    assert list(module.chosen_models("vae_convdense_mnist, dense_gan_bn_mnist").values()) == [
+        "dense_gan_bn_mnist", "vae_convdense_mnist"]
+    with pytest.raises(SystemExit, match="no model with preset dcgan_mnist"):
+        module.chosen_models("dcgan_mnist")
 
 
 @pytest.mark.study
