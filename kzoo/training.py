@@ -414,6 +414,26 @@ def report_markdown(summary):
     return "\n".join(line for line in lines if line is not None)
 
 
+def reproducing_command(folder):
+    """The `kzoo train` command that trains the run in `folder` again, read from its summary.json and config.json:
+    preset, data, epochs, precision, every `--set`, and the batch, take and seed where they differ from the
+    defaults (a run resumed to more epochs is reproduced by one command with the final number)."""
+    folder = pathlib.Path(folder)
+    summary, config = _read_json(folder / "summary.json", None), _read_json(folder / "config.json", None)
+    if summary is None or config is None:
+        raise ValueError(f"{folder} is not a finished run folder (summary.json and config.json); train into it first.")
+    parts = [f"kzoo train --preset {summary['preset']}", f"--dataset {summary['dataset']}",
+             f"--epochs {summary['epochs']}", f"--precision {summary['precision']}"]
+    if summary["batch_size"] != presets.get(summary["preset"])["batch_size"]:
+        parts.append(f"--batch-size {summary['batch_size']}")
+    if summary.get("take"):
+        parts.append(f"--take {summary['take']}")
+    if summary.get("seed"):
+        parts.append(f"--seed {summary['seed']}")
+    parts += [f"--set {key}={value}" for key, value in (config.get("settings") or {}).items()]
+    return " ".join(parts + [f"--out {folder}"])
+
+
 def _changed_fields(old, new):
     """The dotted names of the fields whose values differ between two run configs (epochs and strategy aside)."""
     ignore = ("epochs", "strategy", "checkpoint_every", "about", "settings")

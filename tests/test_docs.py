@@ -191,7 +191,7 @@ def _compare_runs_tool():
     return module
 
 
-def _fake_run(folder, preset, steps, fid, prdc, seed=0, evaluation_seed=0):
+def _fake_run(folder, preset, steps, fid, prdc, seed=0, evaluation_seed=0, batch_size=128, take=None):
     """A finished run folder as `kzoo train` and `kzoo evaluate` leave it, with made-up figures."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -199,7 +199,7 @@ def _fake_run(folder, preset, steps, fid, prdc, seed=0, evaluation_seed=0):
     plt.imsave(folder / "samples" / "epoch_002.png", np.zeros((8, 8)), cmap="gray")
     (folder / "summary.json").write_text(json.dumps({
         "preset": preset, "dataset": "fashion_mnist", "epochs": 2, "steps": steps, "precision": "float32",
-        "wall_time_s": 12.5,
+        "wall_time_s": 12.5, "batch_size": batch_size, "take": take, "seed": seed,
         "figures": {"samples": "samples/epoch_002.png"}}))
     (folder / "config.json").write_text(json.dumps({"seed": seed, "settings": {"model.augment": "cutout"}}))
     (folder / "evaluation.json").write_text(json.dumps({
@@ -234,3 +234,17 @@ def test_a_comparison_tabulates_same_protocol_runs_and_refuses_others(tmp_path):
     with pytest.raises(SystemExit, match="seed = 3"):
         compare_runs.main(["toy3", f"DCGAN={a}", f"SNGAN={other_seed}", "--results", str(tmp_path)])
     assert not (tmp_path / "comparison_toy2.json").exists() and not (tmp_path / "comparison_toy3.json").exists()
+
+
+def test_a_run_folder_names_the_command_that_trains_it_again(tmp_path):
+    from kzoo.training import reproducing_command
+    prdc = {"precision": 0.6, "recall": 0.4, "density": 0.9, "coverage": 0.7}
+    plain = _fake_run(tmp_path / "plain", "dcgan_fashion", 100, 22.5, prdc)
+    assert reproducing_command(plain) == ("kzoo train --preset dcgan_fashion --dataset fashion_mnist --epochs 2 "
+                                          f"--precision float32 --set model.augment=cutout --out {plain}")
+    changed = _fake_run(tmp_path / "changed", "dcgan_fashion", 100, 22.5, prdc, seed=3, batch_size=64, take=500)
+    assert reproducing_command(changed) == (
+        "kzoo train --preset dcgan_fashion --dataset fashion_mnist --epochs 2 --precision float32 --batch-size 64 "
+        f"--take 500 --seed 3 --set model.augment=cutout --out {changed}")
+    with pytest.raises(ValueError, match="not a finished run folder"):
+        reproducing_command(tmp_path)

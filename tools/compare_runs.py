@@ -34,12 +34,10 @@ def training_facts(folder):
     if not (folder / "summary.json").exists():
         raise SystemExit(f"{folder}: neither a shipped model with results/model_{folder.name}.json nor a finished "
                          "run folder with summary.json; train it first (kzoo train ... --out FOLDER).")
+    from kzoo.training import reproducing_command
     s = json.loads((folder / "summary.json").read_text())
     config = json.loads((folder / "config.json").read_text())
-    settings = "".join(f" --set {key}={value}" for key, value in (config.get("settings") or {}).items())
-    command = (f"kzoo train --preset {s['preset']} --dataset {s['dataset']} --epochs {s['epochs']} --precision "
-               f"{s['precision']}{settings} --out {folder}")
-    return {"command": command, "preset": s["preset"], "steps": s["steps"], "epochs": s["epochs"],
+    return {"command": reproducing_command(folder), "preset": s["preset"], "steps": s["steps"], "epochs": s["epochs"],
             "precision": s["precision"], "wall_time_s": s["wall_time_s"], "seed": config["seed"],
             "settings": config.get("settings") or {}}
 

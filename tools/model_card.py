@@ -140,8 +140,8 @@ def main(argv=None):
     shutil.copytree(run / "saved_model", staged)
     shutil.rmtree(destination / "saved_model", ignore_errors=True)
     staged.rename(destination / "saved_model")
-    facts = {"preset": config.get("name", args.name), "command": config.get("command") or
-             f"kzoo train --preset {config.get('preset', args.name)} --epochs {summary['epochs']} --out {run}",
+    from kzoo.training import reproducing_command
+    facts = {"preset": config.get("name", args.name), "command": config.get("command") or reproducing_command(run),
              "epochs": summary["epochs"], "steps": summary["steps"], "wall_time_s": summary["wall_time_s"],
              "peak_memory_mib": summary.get("peak_memory_mib"), "parameters": summary["parameters"],
              "final": summary["final"]}
