@@ -41,8 +41,9 @@ def model_result(name, facts, provenance=None, git_commit=None):
     record = kresults.protocol(
         command=facts.pop("command"), dataset=e["dataset"], split=e["split"], num_real=e.get("num_real"),
         num_generated=e.get("num_generated", e["num_samples"]),
-        evaluation_command=f"kzoo evaluate --model saved_models/{name} --dataset {e['dataset']} --metrics "
-                           f"{','.join(evaluated_metrics(e))} --num-samples {e['num_samples']}",
+        evaluation_command=f"kzoo evaluate --model saved_models/{name} --dataset {e['dataset']}"
+                           + (f" --split {e['split']}" if e["split"] != "test" else "")
+                           + f" --metrics {','.join(evaluated_metrics(e))} --num-samples {e['num_samples']}",
         seeds=[e["seed"]], precision=precision_of(folder / "model.keras"), **kresults.fid_network_record(), **facts)
     if provenance:
         record["provenance"] = provenance
