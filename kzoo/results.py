@@ -107,8 +107,8 @@ def validate(record: dict) -> dict:
 
 
 def write(directory: os.PathLike, name: str, kind: str, protocol_record: dict, results: dict) -> pathlib.Path:
-    """Write ``directory/<name>.json`` atomically and return its path. `kind` is ``study``, ``model`` or
-    ``benchmark``."""
+    """Write ``directory/<name>.json`` atomically and return its path. `kind` is ``study``, ``model``,
+    ``benchmark``, ``run`` or ``evaluation``."""
     record = validate({"name": name, "kind": kind, "protocol": protocol_record, "results": results})
     path = pathlib.Path(directory) / f"{name}.json"
     atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=False, default=_plain) + "\n").encode())

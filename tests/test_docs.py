@@ -61,6 +61,22 @@ def test_a_model_of_data_without_a_classifier_or_test_split_renders_what_was_mea
     assert "3,786 vs 3,786 train" in row and "None" not in row and "/10" not in row
 
 
+def test_an_evaluation_is_recorded_with_the_protocol_its_report_holds(tmp_path):
+    spec = importlib.util.spec_from_file_location("record_evaluation", REPO / "tools" / "record_evaluation.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    report = {"dataset": "mnist", "split": "test", "num_samples": 5000, "num_real": 5000, "seed": 0, "fid": 12.5,
+              "prdc": {"precision": 0.5, "recall": 0.6, "density": 0.7, "coverage": 0.8}, "model": "m.keras"}
+    (tmp_path / "e.json").write_text(json.dumps(report))
+    written = results.read(tool.record(tmp_path / "e.json", "toy", "kzoo evaluate ...", tmp_path))
+    assert written["name"] == "evaluation_toy" and written["results"] == report
+    assert (written["protocol"]["num_generated"], written["protocol"]["num_real"], written["protocol"]["split"]) == (
+        5000, 5000, "test")
+    (tmp_path / "bad.json").write_text(json.dumps({"fid": 1.0}))
+    with pytest.raises(SystemExit, match="lacks dataset, split, num_samples, seed"):
+        tool.record(tmp_path / "bad.json", "bad", "kzoo evaluate ...", tmp_path)
+
+
 def test_markers_without_data_are_refused():
     with pytest.raises(FileNotFoundError, match="no_such_result"):
         render_docs.render_text("<!-- table: no_such_result/main -->\n<!-- /table -->")
@@ -71,7 +87,7 @@ def test_markers_without_data_are_refused():
 @pytest.mark.parametrize("path", sorted((REPO / "results").glob("*.json")), ids=lambda p: p.stem)
 def test_every_result_file_has_its_protocol(path):
     record = results.read(path)
-    assert record["name"] == path.stem and record["kind"] in ("study", "model", "benchmark", "run")
+    assert record["name"] == path.stem and record["kind"] in ("study", "model", "benchmark", "run", "evaluation")
     protocol = record["protocol"]
     assert protocol["command"] and protocol["git_commit"]
     if "feature_network_sha256" in protocol:

@@ -304,7 +304,23 @@ def diffusion_sampling() -> str:
                    f"`{p['command']}` (commit {str(p.get('git_commit'))[:7]}).\n"
 
 
-RENDERERS = {"class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
+def evaluation(name) -> str:
+    """One recorded evaluation (results/evaluation_NAME.json, `tools/record_evaluation.py`): its model, counts and
+    the metrics it holds."""
+    record = load(f"evaluation_{name}")
+    e, p = record["results"], record["protocol"]
+    columns, row = ["model", "generated vs real", "reference FID"], [
+        f"`{p.get('model')}`", _compared_with(p), f"{e['fid']:.2f}"]
+    if "prdc" in e:
+        columns += ["precision (k = 3)", "recall (k = 3)", "density (k = 5)", "coverage (k = 5)"]
+        row += [f"{e['prdc'][k]:.4g}" for k in ("precision", "recall", "density", "coverage")]
+    if "coverage" in e:
+        columns += ["classifier score", "classes covered"]
+        row += [f"{e['classifier_score_mean']:.2f}", f"{e['coverage']['covered']}/{e['coverage']['classes']}"]
+    return markdown_table(columns, [row]) + f"\n`{p['command']}`\n"
+
+
+RENDERERS = {"evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
