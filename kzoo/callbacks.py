@@ -256,7 +256,9 @@ class HistoryWriter(keras.callbacks.Callback):
         for key in self.history:
             del self.history[key][epoch:]
         for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+            # A key first seen after epoch 0 (a run continued from a model without its history) gets NaN for the
+            # epochs before, so that index i stays epoch i + 1.
+            self.history.setdefault(key, [float("nan")] * epoch).append(float(value))
         atomic_write_bytes(self.out_dir / "history.json", json.dumps(self.history, indent=1).encode())
         visualize.plot_history(self.history, self.out_dir / "loss_curve.png", title=self.title)
 

@@ -17,7 +17,7 @@ def _train(args):
                              resume=resume, checkpoint_every=args.checkpoint_every,
                              deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
                              tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
-                             fid_real=args.fid_real, settings=args.set)
+                             fid_real=args.fid_real, init_from=args.init_from, settings=args.set)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
         return
@@ -191,6 +191,10 @@ def build_parser():
     train.add_argument("--resume", action="store_true", help="require a checkpoint in --out and continue from it "
                                                              "(re-running the same command also resumes)")
     train.add_argument("--restart", action="store_true", help="ignore and delete --out's checkpoints")
+    train.add_argument("--init-from", metavar="MODEL",
+                       help="continue training a trained model (a name from `kzoo models`, a run folder or .keras "
+                            "file with its optimizer state) into --out, from its step; give the preset and --set "
+                            "options it was trained with and more --epochs")
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (always: each epoch)")
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels: same seed, same weights")
     train.add_argument("--sync-batch-norm", action="store_true", help="batch-norm statistics over the global batch")

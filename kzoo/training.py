@@ -99,6 +99,10 @@ class RunSettings:
     export: write ``saved_model/`` at the end.
     fid_samples: at the end, the reference FID of this many generated images against (up to) `fid_real` real
         images (the test split of the built-in sets, else the training images), and ``report.md``.
+    init_from: continue training a trained model (a name from `kzoo models`, a run folder or a ``.keras`` file
+        holding its optimizers' state) into a new run folder: the data stream and training noise go on from the
+        model's step (its optimizer's iteration count), so with the preset and settings it was trained with,
+        continuing a 30-epoch model to 45 epochs trains as one 45-epoch run would have.
     """
 
     take: int | None = None
@@ -115,6 +119,7 @@ class RunSettings:
     export: bool = True
     fid_samples: int | None = None
     fid_real: int = 10000
+    init_from: str | None = None
 
     def __post_init__(self):
         from kzoo.config import PRECISIONS, STRATEGIES
@@ -178,9 +183,13 @@ class Run:
                       checkpoint_every=settings.checkpoint_every)
         if applied:  # only when given, so runs without --set keep their fingerprints
             config["settings"] = applied
+        if settings.init_from:
+            config["init_from"] = str(settings.init_from)
         self.config, self.run_id = config, fingerprint(config)
         self.found = self._checkpoint_to_resume()
-        self.start_step = self.found[1]["step"] if self.found else 0
+        self.initial = None if self.found or not settings.init_from else self._initial_model(settings.init_from)
+        self.start_step = (self.found[1]["step"] if self.found else
+                           self.initial["step"] if self.initial else 0)
         # Every worker runs the same callbacks and saves (reading synchronised variables involves collectives that
         # all workers must join); the non-chief workers write to a temporary folder that is deleted at the end.
         self.write_dir = self.out if self.chief else pathlib.Path(tempfile.mkdtemp(prefix="kzoo-worker-"))
@@ -201,6 +210,47 @@ class Run:
             raise ValueError(f"{self.out} holds a run with other settings ({what}). Use another --out, or --restart "
                              "to start over.")
         return found
+
+    def _initial_model(self, init_from):
+        """The trained model `init_from` names, checked against the preset: ``{"model", "step", "history",
+        "wall_time_s"}`` (the last two from its run folder or results file where it has them)."""
+        from kzoo import registry
+        from kzoo.export import find_model_file
+        source = registry.resolve(init_from)
+        path = find_model_file(source)
+        with self.strategy.scope(), dtype_policy(self.precision):
+            model = registry.load_model(source)
+            probe, steps_per_epoch = self.stream(0)
+            spec = probe.element_spec[0] if self.conditional else probe.element_spec
+            fresh = presets.build_model(self.preset, image_shape=tuple(spec.shape[1:]), seed=self.settings.seed,
+                                        sync_batch_norm=self.settings.sync_batch_norm,
+                                        label_distribution=self.label_distribution())
+        shapes = [tuple(w.shape) for w in model.weights]
+        expected = [tuple(w.shape) for w in fresh.weights]
+        if type(model) is not type(fresh) or shapes != expected:
+            raise ValueError(f"--init-from {init_from}: {path} holds a {type(model).__name__} with "
+                             f"{len(shapes)} weights, but preset {self.name!r} with these settings builds a "
+                             f"{type(fresh).__name__} with {len(expected)} (or other shapes). Continue a model with "
+                             "the preset and --set options it was trained with.")
+        optimizer = getattr(model, "optimizer", None)
+        step = int(optimizer.iterations.numpy()) if optimizer is not None else 0
+        if step == 0:
+            raise ValueError(f"--init-from {init_from}: {path} holds no optimizer state (step 0), so its training "
+                             "cannot be continued exactly. Use a model saved with its optimizers (kzoo run folders "
+                             "and saved_models/ keep them).")
+        if step >= self.preset["epochs"] * steps_per_epoch:
+            raise ValueError(f"--init-from {init_from}: the model has trained {step} steps ({step / steps_per_epoch:g} "
+                             f"epochs of {steps_per_epoch} steps); ask for more --epochs than that.")
+        folder = source if source.is_dir() else path.parent
+        summary = _read_json(folder / "summary.json", {})
+        wall = summary.get("wall_time_s")
+        if wall is None:  # a shipped model: its results file records the training run
+            results = _read_json(folder / registry.MANIFEST, {}).get("results")
+            protocol = _read_json(pathlib.Path(results), {}).get("protocol", {}) if results else {}
+            wall = protocol.get("wall_time_s") if protocol.get("steps") == step else None
+        epochs_done = step // steps_per_epoch
+        history = {k: v[:epochs_done] for k, v in _read_json(folder / "history.json", {}).items()}
+        return {"model": model, "step": step, "history": history, "wall_time_s": wall, "source": str(source)}
 
     def execute(self):
         """Fit, finish, and (chief, with `fid_samples`) write the FID report; returns the summary."""
@@ -246,6 +296,8 @@ class Run:
         with self.strategy.scope():
             if self.found:
                 model = keras.models.load_model(self.found[0] / "model.keras")
+            elif self.initial:
+                model = self.initial["model"]
             else:
                 spec = probe.element_spec[0] if self.conditional else probe.element_spec
                 model = presets.build_model(self.preset, image_shape=tuple(spec.shape[1:]), seed=self.settings.seed,
@@ -278,7 +330,8 @@ class Run:
     def _callbacks(self, steps_per_epoch):
         found, out, write_dir = self.found, self.out, self.write_dir
         start_epoch = self.start_step // steps_per_epoch
-        history = _read_json(out / "history.json", {}) if found else {}
+        history = (_read_json(out / "history.json", {}) if found else
+                   self.initial["history"] if self.initial else {})
         history = {k: v[:start_epoch] for k, v in history.items()}
         stability_rows = ([r for r in _read_json(out / "stability.json", []) if r["epoch"] <= start_epoch]
                           if found else [])
@@ -289,7 +342,8 @@ class Run:
             write_dir / "checkpoints", steps_per_epoch, initial_step=self.start_step,
             every_steps=self.settings.checkpoint_every,
             state={"fingerprint": self.run_id, "config_summary": _config_summary(self.config)},
-            wall_time_before=found[1].get("wall_time_s", 0.0) if found else 0.0)
+            wall_time_before=(found[1].get("wall_time_s", 0.0) if found else
+                              (self.initial["wall_time_s"] or 0.0) if self.initial else 0.0))
         self.guard = kcheckpoint.StopOnNonFinite(steps_per_epoch, initial_step=self.start_step)
         self.history = kcallbacks.HistoryWriter(write_dir, initial_history=history,
                                                 title=f"{self.name} on {self.preset['dataset']}")
@@ -356,6 +410,8 @@ class Run:
             "stability_last_epoch": self.stability.epochs[-1] if self.stability.epochs else None,
             "figures": figures, "model": "model.keras", "saved_model": "saved_model" if self.settings.export else None,
         }
+        if self.settings.init_from:
+            summary["init_from"] = self.settings.init_from
         atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
         return summary
 
@@ -417,7 +473,8 @@ def report_markdown(summary):
 def reproducing_command(folder):
     """The `kzoo train` command that trains the run in `folder` again, read from its summary.json and config.json:
     preset, data, epochs, precision, every `--set`, and the batch, take and seed where they differ from the
-    defaults (a run resumed to more epochs is reproduced by one command with the final number)."""
+    defaults (a run resumed to more epochs, or continued with ``--init-from`` from a model trained with the same
+    settings, is reproduced by one command with the final number)."""
     folder = pathlib.Path(folder)
     summary, config = _read_json(folder / "summary.json", None), _read_json(folder / "config.json", None)
     if summary is None or config is None:

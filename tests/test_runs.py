@@ -133,6 +133,46 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
     assert checkpoint.latest(tmp_path / "run" / "checkpoints")[1]["step"] == 4
 
 
+def test_init_from_continues_a_trained_model_as_one_longer_run_would(tmp_path):
+    options = dict(take=128, verbose=0, export=False)
+    whole = training.train("vae_mlp256_mnist", tmp_path / "whole", epochs=2, **options)
+    training.train("vae_mlp256_mnist", tmp_path / "first", epochs=1, **options)
+    # A shipped-style folder: model.keras only, no history or checkpoints.
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / "model.keras").write_bytes((tmp_path / "first" / "model.keras").read_bytes())
+    continued = training.train("vae_mlp256_mnist", tmp_path / "continued", epochs=2, init_from=str(tmp_path /
+                                                                                                   "shipped"), **options)
+    assert continued["steps"] == whole["steps"] == 4
+    # The same data batches and noise from step 2 on: the weights of one 2-epoch run.
+    for a, b in zip(keras_weights(tmp_path / "continued" / "model.keras"),
+                    keras_weights(tmp_path / "whole" / "model.keras")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    history = json.loads((tmp_path / "continued" / "history.json").read_text())
+    assert np.isnan(history["loss"][0]) and history["loss"][1] == continued["final"]["loss"]
+    np.testing.assert_allclose(history["loss"][1], whole["final"]["loss"], rtol=1e-5)
+    # From a run folder the history is carried over.
+    from_run = training.train("vae_mlp256_mnist", tmp_path / "from_run", epochs=2, init_from=str(tmp_path / "first"),
+                              **options)
+    assert json.loads((tmp_path / "from_run" / "history.json").read_text())["loss"][0] == pytest.approx(
+        json.loads((tmp_path / "first" / "history.json").read_text())["loss"][0])
+    assert from_run["wall_time_s"] > json.loads((tmp_path / "first" / "summary.json").read_text())["wall_time_s"]
+
+
+def test_init_from_refuses_a_model_it_cannot_continue(tmp_path):
+    training.train("vae_mlp256_mnist", tmp_path / "first", epochs=1, take=128, verbose=0, export=False)
+    with pytest.raises(ValueError, match="ask for more --epochs"):
+        training.train("vae_mlp256_mnist", tmp_path / "same", epochs=1, take=128, verbose=0,
+                       init_from=str(tmp_path / "first"))
+    with pytest.raises(ValueError, match="the preset and --set options it was trained with"):
+        training.train("vae_mlp256_mnist", tmp_path / "other", epochs=2, take=128, verbose=0,
+                       settings=["model.latent_dim=4"], init_from=str(tmp_path / "first"))
+    model = keras.models.load_model(tmp_path / "first" / "model.keras", compile=False)
+    model.save(tmp_path / "uncompiled.keras")
+    with pytest.raises(ValueError, match="no optimizer state"):
+        training.train("vae_mlp256_mnist", tmp_path / "none", epochs=2, take=128, verbose=0,
+                       init_from=str(tmp_path / "uncompiled.keras"))
+
+
 # -- interruption and determinism in separate processes ---------------------------------------------
 
 

@@ -67,7 +67,8 @@ def model_result(name, facts, provenance=None, git_commit=None):
 
 
 # The training facts of a results/model_NAME.json that a new evaluation of the same weights keeps.
-TRAINING_FACTS = ("command", "epochs", "steps", "wall_time_s", "peak_memory_mib", "parameters", "final", "target")
+TRAINING_FACTS = ("command", "epochs", "steps", "wall_time_s", "peak_memory_mib", "parameters", "final", "target",
+                  "trained_as")
 
 
 def reevaluated(name, evaluation_path):
@@ -146,6 +147,10 @@ def main(argv=None):
              "epochs": summary["epochs"], "steps": summary["steps"], "wall_time_s": summary["wall_time_s"],
              "peak_memory_mib": summary.get("peak_memory_mib"), "parameters": summary["parameters"],
              "final": summary["final"]}
+    if summary.get("init_from"):
+        # Trained in two parts (the second with --init-from); the command above trains it in one.
+        facts["trained_as"] = (f"continued from {summary['init_from']} with `{reproducing_command(run)} "
+                               f"--init-from {summary['init_from']}`")
     if args.target:
         facts["target"] = args.target
     print(model_result(args.name, facts).read_text())
