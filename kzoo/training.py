@@ -220,6 +220,9 @@ class Run:
         path = find_model_file(source)
         with self.strategy.scope(), dtype_policy(self.precision):
             model = registry.load_model(source)
+            trained_in = _archive_precision(path)
+            if trained_in != self.precision:
+                model = _load_in_float32(path, trained_in, self.precision, init_from)
             probe, steps_per_epoch = self.stream(0)
             spec = probe.element_spec[0] if self.conditional else probe.element_spec
             fresh = presets.build_model(self.preset, image_shape=tuple(spec.shape[1:]), seed=self.settings.seed,
@@ -498,6 +501,40 @@ def _changed_fields(old, new):
     flat_new = presets.flatten({k: v for k, v in json.loads(json.dumps(new, default=str)).items() if k not in ignore})
     return [f"{k} ({flat_old.get(k)!r} -> {flat_new.get(k)!r})" for k in sorted(set(flat_old) | set(flat_new))
             if flat_old.get(k) != flat_new.get(k)]
+
+
+def _archive_precision(path):
+    """The mixed policy the layers saved in the `.keras` file `path` compute in, or float32 when none is mixed (read
+    from its config, as the layers were saved, not as a global policy would rebuild them)."""
+    import re
+    import zipfile
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json").decode()
+    mixed = set(re.findall(r'"class_name": "DTypePolicy", "config": \{"name": "(mixed_\w+)"', config))
+    if len(mixed) > 1:
+        raise ValueError(f"{path} mixes the policies {sorted(mixed)}; kzoo cannot continue it.")
+    return mixed.pop() if mixed else "float32"
+
+
+def _load_in_float32(path, trained_in, precision, init_from):
+    """The model of the `.keras` file `path` (trained in a mixed precision) with every layer computing in float32:
+    its variables are float32 already, so only the layers' policies change. This continues a model on a machine
+    without fast bfloat16 (the other way, which layers must stay float32 is not recorded, so it is refused)."""
+    import tempfile
+    import zipfile
+    if precision != "float32" or not trained_in.startswith("mixed_") or trained_in == "mixed_float16":
+        raise ValueError(f"--init-from {init_from}: the model was trained in {trained_in}, this run asks for "
+                         f"{precision}; continue it with --precision {trained_in}"
+                         f"{'' if trained_in == 'mixed_float16' else ' (or float32)'}.")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = pathlib.Path(tmp) / "model.keras"
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(copy, "w") as target:
+            for item in source.infolist():
+                data = source.read(item.filename)
+                if item.filename == "config.json":
+                    data = data.replace(f'"name": "{trained_in}"'.encode(), b'"name": "float32"')
+                target.writestr(item, data)
+        return keras.models.load_model(copy)
 
 
 def _config_summary(config):

@@ -173,6 +173,28 @@ def test_init_from_refuses_a_model_it_cannot_continue(tmp_path):
                        init_from=str(tmp_path / "uncompiled.keras"))
 
 
+def test_init_from_continues_a_mixed_precision_model_in_float32(tmp_path):
+    # A model trained in bfloat16 continues on a machine without fast bfloat16: same variables, float32 layers.
+    options = dict(take=128, verbose=0, export=False)
+    training.train("vae_mlp256_mnist", tmp_path / "bf16", epochs=1, precision="mixed_bfloat16", **options)
+    trained = keras.models.load_model(tmp_path / "bf16" / "model.keras")
+    assert training._archive_precision(tmp_path / "bf16" / "model.keras") == "mixed_bfloat16"
+    converted = training._load_in_float32(tmp_path / "bf16" / "model.keras", "mixed_bfloat16", "float32", "x")
+    assert {layer.dtype_policy.name for layer in converted._flatten_layers()} == {"float32"}
+    assert int(converted.optimizer.iterations.numpy()) == 2
+    for a, b in zip(trained.get_weights(), converted.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(trained.optimizer.variables, converted.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    summary = training.train("vae_mlp256_mnist", tmp_path / "float32", epochs=2, precision="float32",
+                             init_from=str(tmp_path / "bf16"), **options)
+    assert summary["steps"] == 4 and summary["precision"] == "float32"
+    assert training._archive_precision(tmp_path / "float32" / "model.keras") == "float32"
+    with pytest.raises(ValueError, match="continue it with --precision mixed_bfloat16"):
+        training.train("vae_mlp256_mnist", tmp_path / "fp16", epochs=2, precision="mixed_float16",
+                       init_from=str(tmp_path / "bf16"), **options)
+
+
 # -- interruption and determinism in separate processes ---------------------------------------------
 
 
