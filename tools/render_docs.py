@@ -107,6 +107,38 @@ def headline() -> str:
                            "training time", "data file"], rows)
 
 
+# Published FIDs on the same protocol (10,000 generated vs the 10,000 test images) that the shipped models are held
+# against: (data, family, FID, who reported it).
+FRONTIER = [
+    ("mnist", "gan", 6.7, "Lucic et al. 2018, best GAN after a wide search"),
+    ("fashion_mnist", "gan", 15.0, "project target (Lucic et al. 2018 best: 21.5)"),
+    ("mnist", "vae", 12.6, "Dai & Wipf 2019, two-stage VAE"),
+    ("fashion_mnist", "vae", 29.3, "Dai & Wipf 2019, two-stage VAE"),
+]
+
+
+def frontier() -> str:
+    """Each published target beside the best shipped model of its data and family (and the best unconditional one,
+    since the published figures are of unconditional models): FID, how far from the target, met or not."""
+    rows = []
+    for dataset, family, target, source in FRONTIER:
+        candidates = [m for m in _models() if m["protocol"]["dataset"] == dataset and m["results"]["family"] == family
+                      and m["protocol"]["num_generated"] >= 10000]
+        unconditional = [m for m in candidates if m["results"].get("class_fidelity") is None]
+
+        def best(models):
+            if not models:
+                return ["", "", ""]
+            m = min(models, key=lambda m: m["results"]["fid"])
+            fid = m["results"]["fid"]
+            return [f"`{m['name'].removeprefix('model_')}`", f"**{fid:.2f}**",
+                    "met" if fid <= target else f"{100 * (fid / target - 1):+.1f}% from it"]
+
+        rows.append([dataset, family, f"<= {target:g}", source, *best(candidates), *best(unconditional)])
+    return markdown_table(["data", "family", "target", "source", "best model", "reference FID", "target",
+                           "best unconditional model", "reference FID", "target"], rows)
+
+
 METRIC_NAMES = {"classifier_fid": "classifier FID", "classifier_score": "classifier score",
                 "classes_covered": "classes covered", "test_loss": "test loss (BCE + KL per image)",
                 "final_loss": "final training loss"}
@@ -321,7 +353,7 @@ def evaluation(name) -> str:
 
 
 RENDERERS = {"evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
-             "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "precision_quality": precision_quality,
+             "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "frontier": frontier, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
 
