@@ -149,8 +149,15 @@ def main(argv=None):
              "final": summary["final"]}
     if summary.get("init_from"):
         # Trained in two parts (the second with --init-from); the command above trains it in one.
-        facts["trained_as"] = (f"continued from {summary['init_from']} with `{reproducing_command(run)} "
-                               f"--init-from {summary['init_from']}`")
+        source = summary["init_from"]
+        before = REPO / "results" / f"model_{pathlib.Path(source).name}.json"
+        first = ""
+        if before.exists():
+            p = json.loads(before.read_text())["protocol"]
+            first = (f"{p['epochs']} epochs ({p['steps']:,} steps) in {p['precision']} by `{p['command']}` "
+                     f"({p['wall_time_s']:,.0f} s), then ")
+        facts["trained_as"] = (f"{first}continued from {source} to {summary['epochs']} epochs in "
+                               f"{summary['precision']} by `{reproducing_command(run)} --init-from {source}`")
     if args.target:
         facts["target"] = args.target
     print(model_result(args.name, facts).read_text())

@@ -301,7 +301,10 @@ def card(name) -> str:
         rows.append(["class fidelity (classifier agrees with the class asked for)",
                      f"**{r['class_fidelity']:.2%}** (real test images: {real:.2%})"])
     rows += [
-            ["training command", f"`{p['command']}`"], ["evaluation command", f"`{p['evaluation_command']}`"],
+            ["training command", f"`{p['command']}`"]]
+    if p.get("trained_as"):  # trained in parts: the command above trains it in one
+        rows.append(["trained as", p["trained_as"]])
+    rows += [["evaluation command", f"`{p['evaluation_command']}`"],
             ["data file", f"[results/model_{name}.json](../../results/model_{name}.json)"]]
     return markdown_table(["", "measured"], rows)
 
