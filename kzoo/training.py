@@ -219,7 +219,7 @@ class Run:
         source = registry.resolve(init_from)
         path = find_model_file(source)
         with self.strategy.scope(), dtype_policy(self.precision):
-            model = registry.load_model(source)
+            model = registry.load_model(source)  # verifies a named model's weights before any conversion
             trained_in = _archive_precision(path)
             if trained_in != self.precision:
                 model = _load_in_float32(path, trained_in, self.precision, init_from)
@@ -253,7 +253,7 @@ class Run:
             wall = protocol.get("wall_time_s") if protocol.get("steps") == step else None
         epochs_done = step // steps_per_epoch
         history = {k: v[:epochs_done] for k, v in _read_json(folder / "history.json", {}).items()}
-        return {"model": model, "step": step, "history": history, "wall_time_s": wall, "source": str(source)}
+        return {"model": model, "step": step, "history": history, "wall_time_s": wall}
 
     def execute(self):
         """Fit, finish, and (chief, with `fid_samples`) write the FID report; returns the summary."""
@@ -525,7 +525,7 @@ def _load_in_float32(path, trained_in, precision, init_from):
     if precision != "float32" or not trained_in.startswith("mixed_") or trained_in == "mixed_float16":
         raise ValueError(f"--init-from {init_from}: the model was trained in {trained_in}, this run asks for "
                          f"{precision}; continue it with --precision {trained_in}"
-                         f"{'' if trained_in == 'mixed_float16' else ' (or float32)'}.")
+                         f"{' (or float32)' if trained_in == 'mixed_bfloat16' else ''}.")
     with tempfile.TemporaryDirectory() as tmp:
         copy = pathlib.Path(tmp) / "model.keras"
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(copy, "w") as target:
