@@ -403,6 +403,10 @@ _SPECS = {
     "vae_convdense_mnist": _vae(
         "convdense28", 10, "mnist", 1e-3, 128, 20,
         "Conv + dense 512/256 VAE with LeakyReLU(0.2) (design 4), latent 10."),
+    "vae_convdense_adam2e4_mnist": _vae(
+        "convdense28", 10, "mnist", 2e-4, 128, 30,
+        "vae_convdense_mnist at the optimizer study 6's source gives both of its models, Adam 2e-4 (instead of "
+        "1e-3), for 30 epochs (the study's GAN epochs)."),
     "vae_mlp_rgb64": _vae(
         "mlp_rgb64", 16, None, 1e-4, 128, 50,
         "MLP VAE for 64x64 RGB (design 5): 12288-512-512, latent 16, LeakyReLU(0.2), Adam 1e-4, batch 128 (the "

@@ -147,3 +147,36 @@ def test_a_two_stage_preset_trains_both_stages_and_exports(tmp_path):
     z = np.random.default_rng(0).standard_normal((4, 8)).astype("float32")
     np.testing.assert_allclose(np.asarray(load_generator(tmp_path / "run" / "saved_model").generate(z)),
                                np.asarray(model.generate(z)), rtol=1e-5, atol=1e-5)
+
+
+def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_restores_its_own():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "compare_latent_priors.py"
+    spec = importlib.util.spec_from_file_location("compare_latent_priors", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    vae = VAE.from_design("mlp256", latent_dim=2, image_shape=(28, 28, 1), reconstruction="gaussian", seed=0)
+    vae.compile()
+    images = np.random.default_rng(3).uniform(0, 1, (256, 28, 28, 1)).astype("float32")
+    vae.fit(images, epochs=1, batch_size=64, verbose=0)
+    vae.fit_second_stage(images, epochs=1, batch_size=64, hidden=8, depth=2, verbose=0)
+    own = vae.latent_prior
+    z = np.random.default_rng(4).standard_normal((16, 2)).astype("float32")
+
+    def distance_from_identity(model):
+        # Stands in for FID: how far the prior in use moves the noise (0 exactly for N(0, I)).
+        return {"fid": float(np.abs(np.asarray(model.prior_codes(z)) - z).mean())}
+
+    rows, grids = tool.compare(vae, images, distance_from_identity, components=3, grid_noise=z)
+    assert [r["prior"] for r in rows] == ["second stage (two-stage VAE)", "N(0, I)", "Gaussian mixture (3 components)"]
+    assert [r["own"] for r in rows] == [True, False, False]
+    assert rows[1]["fid"] == 0.0 and rows[0]["fid"] > 0 and rows[2]["fid"] > 0 and rows[0]["fid"] != rows[2]["fid"]
+    assert rows[2]["fit_s"] is not None and rows[0]["fit_s"] is None
+    np.testing.assert_allclose(grids[1], np.asarray(vae.decode(z)), rtol=1e-6)
+    assert vae.latent_prior is own  # the model leaves with the prior it came with
+    np.testing.assert_allclose(grids[0], np.asarray(vae.generate(z)), rtol=1e-6)
+    # A report of the model as trained stands in for evaluating its own prior again.
+    rows, _ = tool.compare(vae, images, distance_from_identity, components=3, own_report={"fid": 12.5})
+    assert rows[0]["fid"] == 12.5 and rows[0]["evaluation_s"] is None
+    assert tool.table(rows)["rows"][0][:2] == ["second stage (two-stage VAE) (as trained)", "**12.50**"]

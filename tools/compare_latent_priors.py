@@ -1,0 +1,163 @@
+"""Sample one trained VAE through different latent priors and compare them on one protocol: N(0, I), a Gaussian
+mixture fitted to the training images' codes (ex-post density estimation, Ghosh et al. 2020; the prior of
+`vae_conv_gmm_fashion`) and the model's own fitted prior (the second stage of a two-stage VAE, Dai & Wipf 2019).
+The decoder is the same in every row, so the differences in FID, precision and recall are the prior's alone.
+
+    python tools/compare_latent_priors.py two_stage_fashion runs/two_stage_fashion --components 30 \\
+        --own-evaluation runs/two_stage_fashion/evaluation.json
+
+Writes results/latent_priors_NAME.json (protocol and rows) and docs/figures/latent_priors_NAME.png (the same noise
+through each prior). `--own-evaluation` reuses a `kzoo evaluate` report of the model as trained (its own prior)
+instead of evaluating it again, when it was made with the same data, split, sample count, seed and network.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+METRICS = ("fid", "prdc")
+
+
+def prior_label(prior, components=None):
+    if prior is None:
+        return "N(0, I)"
+    kind = type(prior).__name__
+    if kind == "GaussianMixturePrior":
+        return f"Gaussian mixture ({components or prior.components} components)"
+    if kind == "SecondStageVAE":
+        return "second stage (two-stage VAE)"
+    return kind
+
+
+def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=None, own_report=None):
+    """One row per prior: the model's own (as trained) first, then N(0, I) and a `components`-Gaussian mixture fitted
+    to the codes of `train_images`. `evaluate(model)` returns a report with ``fid`` (and ``prdc``) for the model with
+    the prior in use; `own_report` stands in for evaluating the model's own prior. The model keeps its own prior
+    afterwards. Returns the rows and, per row, the images decoded from `grid_noise` (if given)."""
+    import numpy as np
+    own = model.latent_prior
+    candidates = [own] + ([None] if own is not None else [])
+    if own is None or type(own).__name__ != "GaussianMixturePrior":
+        candidates.append("mixture")
+    rows, grids = [], []
+    try:
+        for prior in candidates:
+            fit_s = None
+            if prior == "mixture":
+                start = time.perf_counter()
+                model.fit_latent_prior(train_images, components=components, seed=seed)
+                fit_s = round(time.perf_counter() - start, 1)
+                prior = model.latent_prior
+            else:
+                model.latent_prior = prior
+            start = time.perf_counter()
+            report = own_report if (prior is own and own_report is not None) else evaluate(model)
+            evaluate_s = None if report is own_report else round(time.perf_counter() - start, 1)
+            rows.append({"prior": prior_label(prior, components), "own": prior is own, "fit_s": fit_s,
+                         "evaluation_s": evaluate_s, "fid": float(report["fid"]),
+                         "prdc": {k: float(v) for k, v in report.get("prdc", {}).items()}})
+            if grid_noise is not None:
+                grids.append(np.asarray(model.generate(grid_noise)))
+    finally:
+        model.latent_prior = own
+    return rows, grids
+
+
+def table(rows):
+    columns = ["latent prior", "reference FID", "precision (k = 3)", "recall (k = 3)", "density (k = 5)",
+               "coverage (k = 5)", "fitting time"]
+    body = []
+    for r in rows:
+        p = r["prdc"]
+        body.append([r["prior"] + (" (as trained)" if r["own"] else ""), f"**{r['fid']:.2f}**",
+                     *(f"{p[k]:.3f}" if k in p else "" for k in ("precision", "recall", "density", "coverage")),
+                     "" if r["fit_s"] is None else f"{r['fit_s']:,.0f} s"])
+    return {"columns": columns, "rows": body}
+
+
+def figure(rows, grids, pixel_range, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kzoo import datasets, visualize
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.6), squeeze=False)
+    for ax, row, images in zip(axes[0], rows, grids):
+        picture = visualize.image_grid(datasets.to_uint8(images, pixel_range), ncols=8)
+        ax.imshow(picture.squeeze(), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{row['prior']}\nFID {row['fid']:.2f}" + (
+            f", precision {row['prdc']['precision']:.3f}, recall {row['prdc']['recall']:.3f}" if row["prdc"] else ""),
+            fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="results/latent_priors_NAME.json and docs/figures/latent_priors_NAME.png")
+    parser.add_argument("model", help="a run folder, .keras file or shipped model name of a VAE")
+    parser.add_argument("--dataset", help="default: the run's dataset")
+    parser.add_argument("--components", type=int, default=30)
+    parser.add_argument("--num-samples", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--own-evaluation", help="a `kzoo evaluate` report of the model with its own prior")
+    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    import numpy as np
+
+    from kzoo import datasets, registry, results
+    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS, evaluate_generator
+    model = registry.load_model(args.model, compile=False)
+    if not hasattr(model, "fit_latent_prior"):
+        raise SystemExit(f"{args.model} is a {type(model).__name__}; latent priors are compared on a VAE.")
+    folder = pathlib.Path(args.model)
+    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").exists() else {}
+    dataset = args.dataset or summary.get("dataset")
+    if not dataset:
+        raise SystemExit("name the data with --dataset (the model is not a run folder with summary.json).")
+    wanted = {"dataset": dataset, "split": "test", "num_samples": args.num_samples, "seed": args.seed,
+              "network": "fid_inception"}
+    own_report = None
+    if args.own_evaluation:
+        own_report = json.loads(pathlib.Path(args.own_evaluation).read_text())
+        for key in COMPARABLE_SETTINGS:
+            if own_report.get(key) != wanted[key]:
+                raise SystemExit(f"{args.own_evaluation} was evaluated with {key} = {own_report.get(key)!r}, this "
+                                 f"comparison uses {wanted[key]!r}; evaluate the same way or leave it out.")
+        if "prdc" not in own_report:
+            raise SystemExit(f"{args.own_evaluation} has no precision/recall; evaluate with --metrics fid,prdc.")
+    train = datasets.to_pixel_range(datasets.load_arrays(dataset, "train").images, model.pixel_range)
+    noise = np.random.default_rng(args.seed).standard_normal((64, model.latent_dim)).astype(np.float32)
+    start = time.perf_counter()
+    rows, grids = compare(
+        model, train, lambda m: evaluate_generator(m, dataset, "test", args.num_samples, METRICS, seed=args.seed),
+        components=args.components, seed=args.seed, grid_noise=noise, own_report=own_report)
+    command = "python tools/compare_latent_priors.py " + " ".join(
+        [args.name, args.model, "--components", str(args.components)]
+        + (["--own-evaluation", args.own_evaluation] if args.own_evaluation else []))
+    protocol = results.protocol(
+        command=command, model=args.model, preset=summary.get("preset"), dataset=dataset, split="test",
+        num_generated=args.num_samples, num_real=args.num_samples, seeds=[args.seed], evaluation_seed=args.seed,
+        mixture_fitted_on=f"{dataset} train ({len(train):,} images), posterior means",
+        training_epochs=summary.get("epochs"), training_steps=summary.get("steps"),
+        training_wall_time_s=summary.get("wall_time_s"), precision=summary.get("precision"),
+        own_evaluation=args.own_evaluation, wall_time_s=round(time.perf_counter() - start, 1),
+        **results.fid_network_record())
+    name = f"latent_priors_{args.name}"
+    results.write(args.results, name, "study", protocol, {"rows": rows, "tables": {"main": table(rows)}})
+    figure(rows, grids, model.pixel_range, pathlib.Path(args.figures) / f"{name}.png",
+           f"{dataset}: one decoder, {len(rows)} latent priors (the same noise in each panel)")
+    print(json.dumps(table(rows), indent=1))
+
+
+if __name__ == "__main__":
+    main()
