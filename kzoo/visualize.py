@@ -3,6 +3,7 @@ is written atomically."""
 
 import io
 import math
+import pathlib
 
 import numpy as np
 
@@ -71,10 +72,10 @@ def _pyplot():
     return plt
 
 
-def _save_figure(fig, path, dpi=100):
+def _save_figure(fig, path, dpi=100, rect=None):
     plt = _pyplot()
     buffer = io.BytesIO()
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
@@ -88,6 +89,23 @@ def _panel_grid(count, ncols, size=(4.0, 3.2)):
     for ax in axes.ravel()[count:]:
         ax.axis("off")
     return fig, axes.ravel()
+
+
+def side_by_side(pictures, path, title=None, size=(4.2, 4.6), dpi=110):
+    """Pictures (image grids, arrays or PNG files) in one row, each under its caption: `pictures` ``{caption:
+    picture}``. Saved as PNG; used to set the sample grids of compared models beside each other."""
+    plt = _pyplot()
+    fig, axes = _panel_grid(len(pictures), len(pictures), size)
+    for ax, (caption, picture) in zip(axes, pictures.items()):
+        if isinstance(picture, (str, pathlib.Path)):
+            picture = plt.imread(picture)
+        picture = np.asarray(picture)
+        ax.imshow(picture.squeeze(), cmap="gray", **({"vmin": 0, "vmax": 255} if picture.dtype == np.uint8 else {}))
+        ax.set_title(caption, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save_figure(fig, path, dpi=dpi, rect=(0, 0, 1, 0.92) if title else None)  # room for the title
 
 
 def plot_curves(panels, path, xlabel, title=None, ncols=None, logy=()):

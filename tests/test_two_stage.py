@@ -149,7 +149,7 @@ def test_a_two_stage_preset_trains_both_stages_and_exports(tmp_path):
                                np.asarray(model.generate(z)), rtol=1e-5, atol=1e-5)
 
 
-def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_restores_its_own():
+def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_restores_its_own(tmp_path):
     import importlib.util
     import pathlib
     path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "compare_latent_priors.py"
@@ -176,6 +176,10 @@ def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_
     np.testing.assert_allclose(grids[1], np.asarray(vae.decode(z)), rtol=1e-6)
     assert vae.latent_prior is own  # the model leaves with the prior it came with
     np.testing.assert_allclose(grids[0], np.asarray(vae.generate(z)), rtol=1e-6)
+    tool.figure(rows, grids, vae.pixel_range, tmp_path / "priors.png", "three priors")
+    import matplotlib.pyplot as plt
+    height, width = plt.imread(tmp_path / "priors.png").shape[:2]
+    assert width > 2.5 * height  # three panels in a row
     # A report of the model as trained stands in for evaluating its own prior again.
     rows, _ = tool.compare(vae, images, distance_from_identity, components=3, own_report={"fid": 12.5})
     assert rows[0]["fid"] == 12.5 and rows[0]["evaluation_s"] is None

@@ -79,24 +79,12 @@ def table(rows):
 
 
 def figure(rows, grids, pixel_range, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from kzoo import datasets, visualize
-    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.6), squeeze=False)
-    for ax, row, images in zip(axes[0], rows, grids):
-        picture = visualize.image_grid(datasets.to_uint8(images, pixel_range), ncols=8)
-        ax.imshow(picture.squeeze(), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"{row['prior']}\nFID {row['fid']:.2f}" + (
-            f", precision {row['prdc']['precision']:.3f}, recall {row['prdc']['recall']:.3f}" if row["prdc"] else ""),
-            fontsize=9)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    visualize.side_by_side({
+        f"{row['prior']}\nFID {row['fid']:.2f}" + (
+            f", precision {row['prdc']['precision']:.3f}, recall {row['prdc']['recall']:.3f}" if row["prdc"] else ""):
+            visualize.image_grid(datasets.to_uint8(images, pixel_range), ncols=8) for row, images in zip(rows, grids)},
+        path, title)
 
 
 def main(argv=None):

@@ -97,21 +97,10 @@ def table(records):
 
 
 def figure(models, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.6), squeeze=False)
-    for ax, (label, folder, evaluation, _) in zip(axes[0], models):
-        ax.imshow(mpimg.imread(sample_grid(folder)), cmap="gray")
-        ax.set_title(f"{label}\nFID {evaluation['fid']:.2f}, precision {evaluation['prdc']['precision']:.3f}, "
-                     f"recall {evaluation['prdc']['recall']:.3f}", fontsize=9)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))  # room for the title above the panels' own
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from kzoo import visualize
+    visualize.side_by_side({
+        f"{label}\nFID {e['fid']:.2f}, precision {e['prdc']['precision']:.3f}, recall {e['prdc']['recall']:.3f}":
+            sample_grid(folder) for label, folder, e, _ in models}, path, title)
 
 
 def main(argv=None):
