@@ -4,11 +4,13 @@ mixture fitted to the training images' codes (ex-post density estimation, Ghosh 
 The decoder is the same in every row, so the differences in FID, precision and recall are the prior's alone.
 
     python tools/compare_latent_priors.py two_stage_fashion runs/two_stage_fashion --components 30 \\
-        --own-evaluation runs/two_stage_fashion/evaluation.json
+        --save-own-evaluation
 
 Writes results/latent_priors_NAME.json (protocol and rows) and docs/figures/latent_priors_NAME.png (the same noise
-through each prior). `--own-evaluation` reuses a `kzoo evaluate` report of the model as trained (its own prior)
-instead of evaluating it again, when it was made with the same data, split, sample count, seed and network.
+through each prior). Each prior is evaluated as `kzoo evaluate --metrics fid,prdc,classifier,coverage,diversity`
+would; `--save-own-evaluation` keeps the report of the model as trained as MODEL/evaluation.json (what
+tools/model_card.py ships), and `--own-evaluation` reuses such a report instead of evaluating the model again, when
+it was made with the same data, split, sample count, seed and network.
 """
 
 import argparse
@@ -18,7 +20,7 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-METRICS = ("fid", "prdc")
+METRICS = ("fid", "prdc", "classifier", "coverage", "diversity")  # what `kzoo evaluate` ships a model with
 
 
 def prior_label(prior, components=None):
@@ -58,7 +60,11 @@ def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=Non
             evaluate_s = None if report is own_report else round(time.perf_counter() - start, 1)
             rows.append({"prior": prior_label(prior, components), "own": prior is own, "fit_s": fit_s,
                          "evaluation_s": evaluate_s, "fid": float(report["fid"]),
-                         "prdc": {k: float(v) for k, v in report.get("prdc", {}).items()}})
+                         "prdc": {k: float(v) for k, v in report.get("prdc", {}).items()},
+                         "classifier_fid": report.get("classifier_fid"),
+                         "classes_covered": (f"{report['coverage']['covered']}/{report['coverage']['classes']}"
+                                             if "coverage" in report else None),
+                         "report": report})
             if grid_noise is not None:
                 grids.append(np.asarray(model.generate(grid_noise)))
     finally:
@@ -68,13 +74,14 @@ def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=Non
 
 def table(rows):
     columns = ["latent prior", "reference FID", "precision (k = 3)", "recall (k = 3)", "density (k = 5)",
-               "coverage (k = 5)", "fitting time"]
+               "coverage (k = 5)", "classifier FID", "classes covered", "fitting time"]
     body = []
     for r in rows:
         p = r["prdc"]
         body.append([r["prior"] + (" (as trained)" if r["own"] else ""), f"**{r['fid']:.2f}**",
                      *(f"{p[k]:.3f}" if k in p else "" for k in ("precision", "recall", "density", "coverage")),
-                     "" if r["fit_s"] is None else f"{r['fit_s']:,.0f} s"])
+                     "" if r.get("classifier_fid") is None else f"{r['classifier_fid']:.2f}",
+                     r.get("classes_covered") or "", "" if r["fit_s"] is None else f"{r['fit_s']:,.0f} s"])
     return {"columns": columns, "rows": body}
 
 
@@ -96,6 +103,8 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--own-evaluation", help="a `kzoo evaluate` report of the model with its own prior")
+    parser.add_argument("--save-own-evaluation", action="store_true",
+                        help="write the own prior's report to MODEL/evaluation.json, as `kzoo evaluate` would")
     parser.add_argument("--results", default=str(REPO / "results"))
     parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
     args = parser.parse_args(argv)
@@ -103,7 +112,10 @@ def main(argv=None):
     import numpy as np
 
     from kzoo import datasets, registry, results
-    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS, evaluate_generator
+    from kzoo.config import atomic_write_bytes
+    from kzoo.export import find_model_file
+    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS, evaluate_model
+    model_file = find_model_file(registry.resolve(args.model))
     model = registry.load_model(args.model, compile=False)
     if not hasattr(model, "fit_latent_prior"):
         raise SystemExit(f"{args.model} is a {type(model).__name__}; latent priors are compared on a VAE.")
@@ -127,11 +139,15 @@ def main(argv=None):
     noise = np.random.default_rng(args.seed).standard_normal((64, model.latent_dim)).astype(np.float32)
     start = time.perf_counter()
     rows, grids = compare(
-        model, train, lambda m: evaluate_generator(m, dataset, "test", args.num_samples, METRICS, seed=args.seed),
+        model, train, lambda m: evaluate_model(m, dataset, METRICS, args.num_samples, "test", seed=args.seed),
         components=args.components, seed=args.seed, grid_noise=noise, own_report=own_report)
+    if args.save_own_evaluation and own_report is None:
+        report = {**rows[0]["report"], "model": str(model_file)}
+        atomic_write_bytes(model_file.parent / "evaluation.json", json.dumps(report, indent=1).encode())
     command = "python tools/compare_latent_priors.py " + " ".join(
         [args.name, args.model, "--components", str(args.components)]
-        + (["--own-evaluation", args.own_evaluation] if args.own_evaluation else []))
+        + (["--own-evaluation", args.own_evaluation] if args.own_evaluation else [])
+        + (["--save-own-evaluation"] if args.save_own_evaluation else []))
     protocol = results.protocol(
         command=command, model=args.model, preset=summary.get("preset"), dataset=dataset, split="test",
         num_generated=args.num_samples, num_real=args.num_samples, seeds=[args.seed], evaluation_seed=args.seed,
