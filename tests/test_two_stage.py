@@ -180,7 +180,35 @@ def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_
     import matplotlib.pyplot as plt
     height, width = plt.imread(tmp_path / "priors.png").shape[:2]
     assert width > 2.5 * height  # three panels in a row
-    # A report of the model as trained stands in for evaluating its own prior again.
-    rows, _ = tool.compare(vae, images, distance_from_identity, components=3, own_report={"fid": 12.5})
-    assert rows[0]["fid"] == 12.5 and rows[0]["evaluation_s"] is None
-    assert tool.table(rows)["rows"][0][:2] == ["second stage (two-stage VAE) (as trained)", "**12.50**"]
+    # Priors asked for in another order, the model's own named twice (as `own` and as what it is) evaluated once.
+    rows, _ = tool.compare(vae, images, lambda m: {"fid": 12.5, "wall_time_s": 3.0}, components=3,
+                           priors=("mixture", "own"))
+    assert [r["prior"] for r in rows] == ["Gaussian mixture (3 components)", "second stage (two-stage VAE)"]
+    assert rows[0]["evaluation_s"] == 3.0
+    assert tool.table(rows)["rows"][1][:2] == ["second stage (two-stage VAE) (as trained)", "**12.50**"]
+    vae.set_latent_prior(None)
+    rows, _ = tool.compare(vae, images, distance_from_identity, components=3, priors=("standard_normal", "own"))
+    assert [(r["prior"], r["own"]) for r in rows] == [("N(0, I)", True)]
+    with pytest.raises(ValueError, match="unknown priors"):
+        tool.compare(vae, images, distance_from_identity, priors=("flow",))
+
+
+def test_a_replaced_latent_prior_leaves_the_model_weights_and_saved_file(tmp_path):
+    vae = VAE.from_design("mlp256", latent_dim=2, image_shape=(28, 28, 1), reconstruction="gaussian", seed=0)
+    vae.compile()
+    images = np.random.default_rng(3).uniform(0, 1, (128, 28, 28, 1)).astype("float32")
+    vae.fit(images, epochs=1, batch_size=64, verbose=0)
+    first_stage = len(vae.weights)
+    vae.fit_second_stage(images, epochs=1, batch_size=64, hidden=8, depth=2, verbose=0)
+    stage = vae.latent_prior
+    assert len(vae.weights) == first_stage + len(stage.weights)
+    vae.fit_latent_prior(images, components=2)
+    assert len(vae.weights) == first_stage + len(vae.latent_prior.weights)  # the second stage's are gone
+    z = np.random.default_rng(4).standard_normal((5, 2)).astype("float32")
+    loaded = run_model_saving_test(vae, tmp_path, z, lambda m, x: m.generate(x))
+    assert type(loaded.latent_prior).__name__ == "GaussianMixturePrior"
+    vae.set_latent_prior(None)
+    assert len(vae.weights) == first_stage
+    np.testing.assert_allclose(np.asarray(vae.generate(z)), np.asarray(vae.decode(z)), rtol=1e-6)
+    vae.set_latent_prior(stage)
+    assert len(vae.weights) == first_stage + len(stage.weights)

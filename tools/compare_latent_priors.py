@@ -8,9 +8,9 @@ The decoder is the same in every row, so the differences in FID, precision and r
 
 Writes results/latent_priors_NAME.json (protocol and rows) and docs/figures/latent_priors_NAME.png (the same noise
 through each prior). Each prior is evaluated as `kzoo evaluate --metrics fid,prdc,classifier,coverage,diversity`
-would; `--save-own-evaluation` keeps the report of the model as trained as MODEL/evaluation.json (what
-tools/model_card.py ships), and `--own-evaluation` reuses such a report instead of evaluating the model again, when
-it was made with the same data, split, sample count, seed and network.
+would, and its report kept in the model's folder, so that running again with more `--priors` evaluates only the
+new ones; `--save-own-evaluation` writes the report of the model as trained to MODEL/evaluation.json (what
+tools/model_card.py ships).
 """
 
 import argparse
@@ -34,32 +34,41 @@ def prior_label(prior, components=None):
     return kind
 
 
-def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=None, own_report=None):
-    """One row per prior: the model's own (as trained) first, then N(0, I) and a `components`-Gaussian mixture fitted
-    to the codes of `train_images`. `evaluate(model)` returns a report with ``fid`` (and ``prdc``) for the model with
-    the prior in use; `own_report` stands in for evaluating the model's own prior. The model keeps its own prior
-    afterwards. Returns the rows and, per row, the images decoded from `grid_noise` (if given)."""
+PRIORS = ("own", "standard_normal", "mixture")
+
+
+def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=None, priors=PRIORS):
+    """One row per prior named in `priors`, in that order: ``own`` (the model's prior as trained), ``standard_normal``
+    (N(0, I)) and ``mixture`` (a `components`-Gaussian mixture fitted to the codes of `train_images`); a prior that
+    is the model's own is evaluated once, as its own. `evaluate(model)` returns a report with ``fid`` (and
+    ``prdc``, ...) for the model with the prior in use (and ``wall_time_s`` if it was timed before). The model keeps
+    its own prior afterwards. Returns the rows and, per row, the images decoded from `grid_noise` (if given)."""
     import numpy as np
+    unknown = sorted(set(priors) - set(PRIORS))
+    if unknown:
+        raise ValueError(f"unknown priors {unknown}; choose from {', '.join(PRIORS)}.")
     own = model.latent_prior
-    candidates = [own] + ([None] if own is not None else [])
-    if own is None or type(own).__name__ != "GaussianMixturePrior":
-        candidates.append("mixture")
+    own_kind = "standard_normal" if own is None else "mixture" if type(own).__name__ == "GaussianMixturePrior" \
+        else "own"
+    kinds = list(dict.fromkeys("own" if kind == own_kind else kind for kind in priors))
     rows, grids = [], []
     try:
-        for prior in candidates:
+        for kind in kinds:
             fit_s = None
-            if prior == "mixture":
+            if kind == "own":
+                model.set_latent_prior(prior := own)
+            elif kind == "standard_normal":
+                model.set_latent_prior(prior := None)
+            else:
                 start = time.perf_counter()
                 model.fit_latent_prior(train_images, components=components, seed=seed)
                 fit_s = round(time.perf_counter() - start, 1)
                 prior = model.latent_prior
-            else:
-                model.latent_prior = prior
             start = time.perf_counter()
-            report = own_report if (prior is own and own_report is not None) else evaluate(model)
-            evaluate_s = None if report is own_report else round(time.perf_counter() - start, 1)
+            report = evaluate(model)
             rows.append({"prior": prior_label(prior, components), "own": prior is own, "fit_s": fit_s,
-                         "evaluation_s": evaluate_s, "fid": float(report["fid"]),
+                         "evaluation_s": report.get("wall_time_s", round(time.perf_counter() - start, 1)),
+                         "fid": float(report["fid"]),
                          "prdc": {k: float(v) for k, v in report.get("prdc", {}).items()},
                          "classifier_fid": report.get("classifier_fid"),
                          "classes_covered": (f"{report['coverage']['covered']}/{report['coverage']['classes']}"
@@ -68,7 +77,7 @@ def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=Non
             if grid_noise is not None:
                 grids.append(np.asarray(model.generate(grid_noise)))
     finally:
-        model.latent_prior = own
+        model.set_latent_prior(own)
     return rows, grids
 
 
@@ -102,7 +111,8 @@ def main(argv=None):
     parser.add_argument("--components", type=int, default=30)
     parser.add_argument("--num-samples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--own-evaluation", help="a `kzoo evaluate` report of the model with its own prior")
+    parser.add_argument("--priors", default=",".join(PRIORS),
+                        help=f"comma-separated, in table order (default {','.join(PRIORS)})")
     parser.add_argument("--save-own-evaluation", action="store_true",
                         help="write the own prior's report to MODEL/evaluation.json, as `kzoo evaluate` would")
     parser.add_argument("--results", default=str(REPO / "results"))
@@ -111,10 +121,9 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     import numpy as np
 
-    from kzoo import datasets, registry, results
+    from kzoo import datasets, registry, results, studies
     from kzoo.config import atomic_write_bytes
     from kzoo.export import find_model_file
-    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS, evaluate_model
     model_file = find_model_file(registry.resolve(args.model))
     model = registry.load_model(args.model, compile=False)
     if not hasattr(model, "fit_latent_prior"):
@@ -124,29 +133,22 @@ def main(argv=None):
     dataset = args.dataset or summary.get("dataset")
     if not dataset:
         raise SystemExit("name the data with --dataset (the model is not a run folder with summary.json).")
-    wanted = {"dataset": dataset, "split": "test", "num_samples": args.num_samples, "seed": args.seed,
-              "network": "fid_inception"}
-    own_report = None
-    if args.own_evaluation:
-        own_report = json.loads(pathlib.Path(args.own_evaluation).read_text())
-        for key in COMPARABLE_SETTINGS:
-            if own_report.get(key) != wanted[key]:
-                raise SystemExit(f"{args.own_evaluation} was evaluated with {key} = {own_report.get(key)!r}, this "
-                                 f"comparison uses {wanted[key]!r}; evaluate the same way or leave it out.")
-        if "prdc" not in own_report:
-            raise SystemExit(f"{args.own_evaluation} has no precision/recall; evaluate with --metrics fid,prdc.")
     train = datasets.to_pixel_range(datasets.load_arrays(dataset, "train").images, model.pixel_range)
     noise = np.random.default_rng(args.seed).standard_normal((64, model.latent_dim)).astype(np.float32)
     start = time.perf_counter()
+    # Each prior's report is kept in the model's folder under a key of its weights (the prior's among them), so a
+    # second run, with more priors, evaluates only the new ones.
     rows, grids = compare(
-        model, train, lambda m: evaluate_model(m, dataset, METRICS, args.num_samples, "test", seed=args.seed),
-        components=args.components, seed=args.seed, grid_noise=noise, own_report=own_report)
-    if args.save_own_evaluation and own_report is None:
-        report = {**rows[0]["report"], "model": str(model_file)}
+        model, train, lambda m: studies.evaluate_cached(m, model_file.parent, dataset, METRICS, args.num_samples,
+                                                        "test", seed=args.seed),
+        components=args.components, seed=args.seed, grid_noise=noise, priors=args.priors.split(","))
+    own_row = next((row for row in rows if row["own"]), None)
+    if args.save_own_evaluation and own_row:
+        report = {**own_row["report"], "model": str(model_file)}
         atomic_write_bytes(model_file.parent / "evaluation.json", json.dumps(report, indent=1).encode())
     command = "python tools/compare_latent_priors.py " + " ".join(
         [args.name, args.model, "--components", str(args.components)]
-        + (["--own-evaluation", args.own_evaluation] if args.own_evaluation else [])
+        + (["--priors", args.priors] if args.priors != ",".join(PRIORS) else [])
         + (["--save-own-evaluation"] if args.save_own_evaluation else []))
     protocol = results.protocol(
         command=command, model=args.model, preset=summary.get("preset"), dataset=dataset, split="test",
@@ -154,7 +156,7 @@ def main(argv=None):
         mixture_fitted_on=f"{dataset} train ({len(train):,} images), posterior means",
         training_epochs=summary.get("epochs"), training_steps=summary.get("steps"),
         training_wall_time_s=summary.get("wall_time_s"), precision=summary.get("precision"),
-        own_evaluation=args.own_evaluation, wall_time_s=round(time.perf_counter() - start, 1),
+        wall_time_s=round(time.perf_counter() - start, 1),
         **results.fid_network_record())
     name = f"latent_priors_{args.name}"
     results.write(args.results, name, "study", protocol, {"rows": rows, "tables": {"main": table(rows)}})

@@ -162,7 +162,7 @@ class VAE(CheckedInputs, ELBOModel, keras.Model):
         from kzoo.models.latent_prior import GaussianMixturePrior
         prior = GaussianMixturePrior(components, self.latent_dim, name="latent_prior")
         mixture = prior.fit(self.posterior_means(images), seed=seed)
-        self.latent_prior = prior
+        self.set_latent_prior(prior)
         return mixture
 
     def fit_second_stage(self, images, epochs=50, batch_size=256, hidden=1024, depth=3, learning_rate=1e-3, seed=0,
@@ -182,8 +182,21 @@ class VAE(CheckedInputs, ELBOModel, keras.Model):
         # Frozen from now on: fitting the VAE again must not move the second stage (nor give its optimizer
         # variables the second stage's weights).
         stage.trainable = False
-        self.latent_prior = stage
+        self.set_latent_prior(stage)
         return history
+
+    def set_latent_prior(self, prior):
+        """Sample through `prior` from now on: a fitted `GaussianMixturePrior` or `SecondStageVAE`, or None for
+        N(0, I). The prior before leaves the model: its weights are no longer in `weights`, nor in a saved file
+        (plain assignment would leave them tracked)."""
+        old = getattr(self, "latent_prior", None)
+        if old is not None and old is not prior:
+            locked = self._tracker.locked
+            self._tracker.unlock()
+            self._tracker.untrack(old)
+            if locked:
+                self._tracker.lock()
+        self.latent_prior = prior
 
     def call(self, images, training=False):
         return self.reconstruct(images) if not training else self.decode(self._sample_z(images, training)[0])
