@@ -186,6 +186,9 @@ def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_
     assert [r["prior"] for r in rows] == ["Gaussian mixture (3 components)", "second stage (two-stage VAE)"]
     assert rows[0]["evaluation_s"] == 3.0
     assert tool.table(rows)["rows"][1][:2] == ["second stage (two-stage VAE) (as trained)", "**12.50**"]
+    held = tool.table(rows, target=10.0)
+    assert held["columns"][-1] == "target FID <= 10" and held["rows"][1][-1] == "+25.0% from it"
+    assert tool.table(rows, target=12.5)["rows"][1][-1] == "met"
     vae.set_latent_prior(None)
     rows, _ = tool.compare(vae, images, distance_from_identity, components=3, priors=("standard_normal", "own"))
     assert [(r["prior"], r["own"]) for r in rows] == [("N(0, I)", True)]
