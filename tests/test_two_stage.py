@@ -93,11 +93,17 @@ def test_posterior_dicts_draw_fresh_codes_each_step_and_reduce_to_means_without_
         stage.fit(np.zeros((8, 3), "float32"), epochs=1, verbose=0)
 
 
-def test_a_two_stage_vae_samples_through_a_frozen_second_stage_and_saves(tmp_path):
-    vae = VAE.from_design("mlp256", latent_dim=3, image_shape=(28, 28, 1), reconstruction="gaussian", seed=0)
+def _first_stage(latent_dim, count):
+    """A tiny first-stage VAE (MLP, learned-variance likelihood) fitted for one epoch to `count` random images."""
+    vae = VAE.from_design("mlp256", latent_dim=latent_dim, image_shape=(28, 28, 1), reconstruction="gaussian", seed=0)
     vae.compile()
-    images = np.random.default_rng(3).uniform(0, 1, (256, 28, 28, 1)).astype("float32")
+    images = np.random.default_rng(3).uniform(0, 1, (count, 28, 28, 1)).astype("float32")
     vae.fit(images, epochs=1, batch_size=64, verbose=0)
+    return vae, images
+
+
+def test_a_two_stage_vae_samples_through_a_frozen_second_stage_and_saves(tmp_path):
+    vae, images = _first_stage(latent_dim=3, count=256)
     first_stage_weights = len(vae.trainable_weights)
     vae.fit_second_stage(images, epochs=2, batch_size=64, hidden=16, depth=2, verbose=0)
     assert isinstance(vae.latent_prior, SecondStageVAE) and not vae.latent_prior.trainable
@@ -156,10 +162,7 @@ def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_
     spec = importlib.util.spec_from_file_location("compare_latent_priors", path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    vae = VAE.from_design("mlp256", latent_dim=2, image_shape=(28, 28, 1), reconstruction="gaussian", seed=0)
-    vae.compile()
-    images = np.random.default_rng(3).uniform(0, 1, (256, 28, 28, 1)).astype("float32")
-    vae.fit(images, epochs=1, batch_size=64, verbose=0)
+    vae, images = _first_stage(latent_dim=2, count=256)
     vae.fit_second_stage(images, epochs=1, batch_size=64, hidden=8, depth=2, verbose=0)
     own = vae.latent_prior
     z = np.random.default_rng(4).standard_normal((16, 2)).astype("float32")
@@ -197,10 +200,7 @@ def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_
 
 
 def test_a_replaced_latent_prior_leaves_the_model_weights_and_saved_file(tmp_path):
-    vae = VAE.from_design("mlp256", latent_dim=2, image_shape=(28, 28, 1), reconstruction="gaussian", seed=0)
-    vae.compile()
-    images = np.random.default_rng(3).uniform(0, 1, (128, 28, 28, 1)).astype("float32")
-    vae.fit(images, epochs=1, batch_size=64, verbose=0)
+    vae, images = _first_stage(latent_dim=2, count=128)
     first_stage = len(vae.weights)
     vae.fit_second_stage(images, epochs=1, batch_size=64, hidden=8, depth=2, verbose=0)
     stage = vae.latent_prior
