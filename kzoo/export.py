@@ -104,7 +104,8 @@ def export_saved_model(model, out_dir, verify=True, atol=None):
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         archive = keras.export.ExportArchive()
-        archive.track(model)
+        # No `archive.track(model)`: the endpoints carry every variable they use, and tracking the model as well
+        # writes each variable twice (the Keras variable and the TensorFlow one under it), doubling the files.
         for name, (function, signature, *others) in serving_endpoints(model).items():
             if others:
                 function = tf.function(function)
