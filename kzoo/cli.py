@@ -124,6 +124,24 @@ def _evaluate(args):
     print(f"kzoo: report written to {out}")
 
 
+def _prior(args):
+    import shlex
+
+    from kzoo.training import refit_latent_prior
+    if args.kind == "mixture":
+        spec = {"kind": "mixture", "components": args.components}
+    elif args.kind == "second_stage":
+        spec = {"kind": "second_stage", **({"epochs": args.epochs} if args.epochs else {})}
+    else:
+        spec = None
+    command = "kzoo " + shlex.join(args.argv)
+    summary = refit_latent_prior(args.model, args.out, spec, dataset=args.dataset, seed=args.seed, take=args.take,
+                                 export=not args.no_export, command=command)
+    print(f"kzoo: {args.kind} prior fitted to {summary['prior_fit']['images']:,} {summary['dataset']} images in "
+          f"{summary['prior_fit']['fit_s']:.0f} s; model written to {args.out} (evaluate it with `kzoo evaluate "
+          f"--model {args.out} --dataset {summary['dataset']}`)")
+
+
 def _classifier(args):
     import pathlib
     import time
@@ -245,6 +263,21 @@ def build_parser():
     evaluate.add_argument("--out", help="report path (default: evaluation.json beside the model)")
     evaluate.set_defaults(func=_evaluate)
 
+    prior = sub.add_parser("prior", help="fit a new latent prior to a trained VAE and write it as a new model folder")
+    prior.add_argument("--model", required=True, help="a VAE: run folder, .keras file or model name (`kzoo models`)")
+    prior.add_argument("--out", required=True, help="the new model folder (model.keras without optimizer state, "
+                                                    "saved_model/, summary.json, samples_latent_prior.png)")
+    prior.add_argument("--kind", default="mixture", choices=["mixture", "second_stage", "standard_normal"],
+                       help="a Gaussian mixture fitted to the training codes, a second-stage VAE (Dai & Wipf 2019) "
+                            "or N(0, I) (default: %(default)s)")
+    prior.add_argument("--components", type=int, default=10, help="mixture components (default: %(default)s)")
+    prior.add_argument("--epochs", type=int, help="second stage: training epochs (default: 50)")
+    prior.add_argument("--dataset", help="training data whose codes the prior is fitted to (default: the run's)")
+    prior.add_argument("--take", type=int, help="fit to the first N training images only")
+    prior.add_argument("--seed", type=int, default=0)
+    prior.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    prior.set_defaults(func=_prior)
+
     clf = sub.add_parser("classifier", help="train a domain classifier for the classifier metrics")
     clf.add_argument("--dataset", required=True, choices=["mnist", "fashion_mnist"])
     clf.add_argument("--epochs", type=int, default=12)
@@ -264,7 +297,9 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command as given, for the files that record how they were made
     if getattr(args, "verbose", None) not in (None, "auto"):
         args.verbose = int(args.verbose)
     from kzoo.assets import AssetError

@@ -431,6 +431,79 @@ def _fit_latent_prior(model, preset, take, seed):
         model.fit_second_stage(images, seed=seed, **settings)
 
 
+# The files of a run folder that describe its training, not its prior: a model with a new prior carries them over.
+TRAINING_FILES = ("history.json", "loss_curve.png", "stability.json", "stability.md", "reconstructions.png",
+                  "interpolation.png")
+
+
+def refit_latent_prior(source, out, spec, dataset=None, seed=0, take=None, export=True, command=None):
+    """Fit a new latent prior to a trained VAE and write the VAE with it as a new model folder `out`.
+
+    `source` is a run folder, `.keras` file or shipped model name; `spec` a preset's ``latent_prior`` (e.g.
+    ``{"kind": "mixture", "components": 30}``, ``{"kind": "second_stage", "epochs": 50}``) or None for N(0, I),
+    fitted to the codes of the (first `take`) training images of `dataset` (default: the run's). `out` gets
+    ``model.keras`` (the weights with the new prior, without the optimizer's state: sampling and evaluation need
+    none, and training goes on from the source), ``saved_model/``, ``samples_latent_prior.png`` (the noise of the
+    run's grid through the new prior), the source run's training figures and a ``summary.json`` that is the
+    source's plus ``prior_fit`` (what was fitted, to what, how long it took, and the commands that make the model
+    again). Returns that summary."""
+    import time
+
+    from kzoo import registry
+    from kzoo.export import export_saved_model, find_model_file
+    out = pathlib.Path(out)
+    model_file = find_model_file(registry.resolve(source))
+    folder = model_file.parent if model_file.name == "model.keras" else None
+    if folder is not None and out.resolve() == folder.resolve():
+        raise ValueError(f"--out {out} is the source model's folder; write the model with its new prior to a new "
+                         "folder (the source keeps the prior it was trained with).")
+    model = registry.load_model(model_file, compile=False)
+    if not hasattr(model, "fit_latent_prior"):
+        raise ValueError(f"{source} holds a {type(model).__name__}; a latent prior is fitted to a VAE's codes.")
+    if spec is not None:
+        presets._check_latent_prior(spec, "vae")
+        spec = presets.latent_prior_settings(spec)
+        if spec["kind"] == "mixture" and spec["components"] is None:
+            raise ValueError("a mixture prior needs its number of components (e.g. --components 30).")
+    summary = _read_json(folder / "summary.json", {}) if folder is not None else {}
+    dataset = dataset or summary.get("dataset")
+    if not dataset:
+        raise ValueError(f"{source} is not a run folder with summary.json: name the training data with --dataset.")
+    images = datasets.load_arrays(dataset, "train").images
+    images = datasets.to_pixel_range(images[:take] if take else images, model.pixel_range)
+    start = time.perf_counter()
+    if spec is None:
+        model.set_latent_prior(None)
+    elif spec["kind"] == "mixture":
+        model.fit_latent_prior(images, components=spec["components"], seed=seed)
+    else:
+        model.fit_second_stage(images, seed=seed, **{k: v for k, v in spec.items() if k != "kind"})
+    fit_s = round(time.perf_counter() - start, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype(np.float32)
+    visualize.save_grid(out / "samples_latent_prior.png",
+                        datasets.to_uint8(np.asarray(model.generate(z)), model.pixel_range))
+    save_model_atomically(model, out / "model.keras")
+    if export:
+        export_saved_model(model, out / "saved_model")
+    for name in TRAINING_FILES if folder is not None else ():
+        if (folder / name).exists():
+            shutil.copy(folder / name, out / name)
+    if folder is not None and (folder / "config.json").exists():
+        config = _read_json(folder / "config.json", {})
+        atomic_write_bytes(out / "config.json", json.dumps(dict(config, latent_prior=spec), indent=1).encode())
+    trained_by = (reproducing_command(folder) if folder is not None and summary and (folder / "config.json").exists()
+                  else None)
+    prior_fit = {"source": str(source), "latent_prior": spec, "dataset": dataset, "take": take, "seed": seed,
+                 "images": int(len(images)), "fit_s": fit_s, "command": command, "train_command": trained_by}
+    figures = {k: v for k, v in summary.get("figures", {}).items() if (out / v).exists()}
+    summary = dict(summary, dataset=dataset, parameters=int(model.count_params()), prior_fit=prior_fit,
+                   figures=dict(figures, samples="samples_latent_prior.png"), model="model.keras",
+                   saved_model="saved_model" if export else None, optimizer_state=False)
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    return summary
+
+
 def write_report(out, summary, fid_samples, seed=0, num_real=10000):
     """Compute the reference FID of the run's model and write ``report.md``; returns the summary with it."""
     import time

@@ -215,3 +215,55 @@ def test_a_replaced_latent_prior_leaves_the_model_weights_and_saved_file(tmp_pat
     np.testing.assert_allclose(np.asarray(vae.generate(z)), np.asarray(vae.decode(z)), rtol=1e-6)
     vae.set_latent_prior(stage)
     assert len(vae.weights) == first_stage + len(stage.weights)
+
+
+def test_kzoo_prior_writes_the_vae_with_a_new_prior_as_a_new_model_and_keeps_the_source(tmp_path, capsys):
+    import json
+
+    from kzoo import cli, datasets
+    from kzoo.export import load_generator
+    from kzoo.training import save_model_atomically
+    vae, _ = _first_stage(latent_dim=2, count=128)
+    run = tmp_path / "run"
+    save_model_atomically(vae, run / "model.keras")
+    (run / "history.json").write_text('{"loss": [1.0]}')
+    (run / "config.json").write_text(json.dumps({"name": "vae_mlp256_mnist", "settings": {}}))
+    (run / "summary.json").write_text(json.dumps({
+        "preset": "vae_mlp256_mnist", "dataset": "mnist", "epochs": 1, "batch_size": 128, "precision": "float32",
+        "take": None, "seed": 0, "steps": 2, "wall_time_s": 5.0, "figures": {"loss_curve": "loss_curve.png"}}))
+    source_bytes = (run / "model.keras").read_bytes()
+    assert cli.main(["prior", "--model", str(run), "--out", str(tmp_path / "gmm"), "--components", "3",
+                     "--take", "200", "--seed", "1"]) == 0
+    assert "mixture prior fitted to 200 mnist images" in capsys.readouterr().out
+    assert (run / "model.keras").read_bytes() == source_bytes  # the source keeps its own prior
+    model = keras.models.load_model(tmp_path / "gmm" / "model.keras")
+    assert type(model.latent_prior).__name__ == "GaussianMixturePrior" and model.latent_prior.components == 3
+    assert getattr(model, "optimizer", None) is None  # no optimizer state in the sampling model's file
+    for a, b in zip(vae.decoder.get_weights(), model.decoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # The prior is the one `fit_latent_prior` fits to the same codes with the same seed.
+    images = datasets.to_pixel_range(datasets.load_arrays("mnist", "train").images[:200], vae.pixel_range)
+    vae.fit_latent_prior(images, components=3, seed=1)
+    z = np.random.default_rng(0).standard_normal((6, 2)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model.generate(z)), np.asarray(vae.generate(z)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(load_generator(tmp_path / "gmm" / "saved_model").generate(z)),
+                               np.asarray(vae.generate(z)), rtol=1e-5, atol=1e-5)
+    summary = json.loads((tmp_path / "gmm" / "summary.json").read_text())
+    fit = summary["prior_fit"]
+    assert fit["latent_prior"] == {"kind": "mixture", "components": 3} and fit["images"] == 200
+    assert fit["command"] == f"kzoo prior --model {run} --out {tmp_path / 'gmm'} --components 3 --take 200 --seed 1"
+    assert fit["train_command"].startswith("kzoo train --preset vae_mlp256_mnist --dataset mnist --epochs 1")
+    assert summary["figures"]["samples"] == "samples_latent_prior.png" and summary["wall_time_s"] == 5.0
+    assert (tmp_path / "gmm" / "history.json").exists() and (tmp_path / "gmm" / "samples_latent_prior.png").exists()
+    assert json.loads((tmp_path / "gmm" / "config.json").read_text())["latent_prior"]["components"] == 3
+    # Its own folder is refused as the destination; a model without codes is refused.
+    assert cli.main(["prior", "--model", str(run), "--out", str(run)]) == 2
+    assert "is the source model's folder" in capsys.readouterr().err
+    assert cli.main(["prior", "--model", str(run), "--out", str(tmp_path / "n"), "--kind", "standard_normal",
+                     "--take", "64", "--no-export"]) == 0
+    assert keras.models.load_model(tmp_path / "n" / "model.keras").latent_prior is None
+    gan = presets.build_model(presets.get("dcgan_fashion"), image_shape=(28, 28, 1), seed=0)
+    gan.save(tmp_path / "gan.keras")
+    assert cli.main(["prior", "--model", str(tmp_path / "gan.keras"), "--out", str(tmp_path / "g"),
+                     "--dataset", "mnist"]) == 2
+    assert "a latent prior is fitted to a VAE's codes" in capsys.readouterr().err
