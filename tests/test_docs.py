@@ -264,3 +264,46 @@ def test_a_run_folder_names_the_command_that_trains_it_again(tmp_path):
         f"--take 500 --seed 3 --set model.augment=cutout --out {changed}")
     with pytest.raises(ValueError, match="not a finished run folder"):
         reproducing_command(tmp_path)
+
+
+def test_seed_runs_join_a_shipped_model_with_mean_and_spread_only_when_they_are_its_recipe(tmp_path, monkeypatch):
+    import statistics
+    model_card = _model_card_tool(monkeypatch, tmp_path)
+    _shipped_copy(tmp_path, "dcgan_fashion")  # kzoo train --preset dcgan_fashion --epochs 20, float32, seed 0
+    shipped = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())
+    prdc = {"precision": 0.5, "recall": 0.4, "density": 0.9, "coverage": 0.7}
+
+    def seed_run(seed, fid, epochs=20, settings=None, evaluation_seed=0):
+        folder = _fake_run(tmp_path / f"run{len(list(tmp_path.glob('run*')))}_seed{seed}", "dcgan_fashion", 9360, fid, prdc, seed=seed,
+                           evaluation_seed=evaluation_seed)
+        summary = json.loads((folder / "summary.json").read_text())
+        (folder / "summary.json").write_text(json.dumps({**summary, "epochs": epochs, "wall_time_s": 1500.0 + seed}))
+        (folder / "config.json").write_text(json.dumps({"seed": seed, "settings": settings or {}}))
+        return folder
+
+    record_before = (tmp_path / "results" / "model_dcgan_fashion.json").read_text()
+    for run, message in ((seed_run(1, 21.0, epochs=30), "number of epochs is 30"),
+                         (seed_run(1, 21.5, settings={"model.augment": "cutout"}), "--set settings"),
+                         (seed_run(1, 21.7, evaluation_seed=2), "evaluation's seed is 2"),
+                         (seed_run(0, 21.9), "seed 0 is already recorded")):
+        with pytest.raises(ValueError, match=message):
+            model_card.with_seeds("dcgan_fashion", [run])
+    assert (tmp_path / "results" / "model_dcgan_fashion.json").read_text() == record_before
+    model_card.with_seeds("dcgan_fashion", [seed_run(1, 21.0), seed_run(2, 25.0)])
+    result = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]
+    fids = [shipped["results"]["fid"], 21.0, 25.0]
+    assert result["seeds"] == [0, 1, 2] and [run["shipped"] for run in result["seed_runs"]] == [True, False, False]
+    assert result["fid_mean"] == pytest.approx(statistics.fmean(fids))
+    assert result["fid_std"] == pytest.approx(np_std := float(__import__("numpy").std(fids, ddof=1)))
+    assert np_std > 0 and result["fid"] == shipped["results"]["fid"]  # the shipped model's own FID stays
+    assert [run["wall_time_s"] for run in result["seed_runs"]] == [1467, 1501.0, 1502.0]
+    assert result["seed_runs"][1]["command"].endswith("--seed 1 --out " + str(tmp_path / "run4_seed1"))
+    with pytest.raises(ValueError, match="seed 2 is already recorded"):
+        model_card.with_seeds("dcgan_fashion", [seed_run(2, 23.0)])
+    # A re-evaluation of the shipped model keeps the other seeds and moves the shipped seed's FID with it.
+    evaluation = json.loads((tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text())
+    (tmp_path / "new.json").write_text(json.dumps({**evaluation, "fid": evaluation["fid"] + 0.01, "prdc": prdc}))
+    model_card.reevaluated("dcgan_fashion", tmp_path / "new.json")
+    again = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]
+    assert [run["fid"] for run in again["seed_runs"]] == [evaluation["fid"] + 0.01, 21.0, 25.0]
+    assert again["fid_mean"] == pytest.approx(statistics.fmean([evaluation["fid"] + 0.01, 21.0, 25.0]))

@@ -1,12 +1,16 @@
 """Copy a finished run into saved_models/NAME with its evaluation, and record its result in results/model_NAME.json.
 
-    python tools/model_card.py RUN_DIR NAME EVALUATION_JSON [--target "<= 25"]
+    python tools/model_card.py RUN_DIR NAME EVALUATION_JSON [--target "<= 25"] [--provenance TEXT]
     python tools/model_card.py --reevaluated NAME EVALUATION_JSON
+    python tools/model_card.py --seeds NAME RUN_DIR [RUN_DIR ...]
 Copies model.keras, saved_model/, the last epoch's sample grid (samples.png), interpolation.png, loss_curve.png,
 stability.md, reconstructions.png (VAEs) and the evaluation (evaluation.json); writes model.json (the name's
 manifest: weights SHA-256 and headline, see kzoo.registry) and results/model_NAME.json
 (protocol: command, data, counts, feature network, seed, precision, epochs, steps, wall time, peak memory) and
 prints it. The card's prose (README.md) quotes its tables from that file (`make docs`).
+`--seeds` adds runs of the shipped model's recipe with other seeds (each trained with its command and `--seed N`
+and evaluated as the shipped model was, into RUN_DIR/evaluation.json) to results/model_NAME.json: every seed's
+FID, precision/recall, training time and command, and the FID's mean and standard deviation over the seeds.
 """
 
 import argparse
@@ -100,7 +104,66 @@ def reevaluated(name, evaluation_path):
     staged = folder / ".evaluation.json.new"
     staged.write_text(json.dumps(new, indent=1))
     staged.replace(folder / "evaluation.json")
-    return model_result(name, facts, provenance=provenance, git_commit=protocol.get("git_commit"))
+    path = model_result(name, facts, provenance=provenance, git_commit=protocol.get("git_commit"))
+    runs = old_result["results"].get("seed_runs")
+    if runs:  # the other seeds' runs stay; the shipped one's FID is the new evaluation's
+        record = json.loads(path.read_text())
+        runs = [dict(run, fid=new["fid"]) if run["shipped"] else run for run in runs]
+        record["results"].update(seed_statistics(runs), seed_runs=runs)
+        path = kresults.write(REPO / "results", f"model_{name}", "model", record["protocol"], record["results"])
+    return path
+
+
+def seed_statistics(runs):
+    """``seeds``, ``fid_mean`` and ``fid_std`` (sample standard deviation, n - 1) of per-seed rows."""
+    import statistics
+    fids = [run["fid"] for run in runs]
+    return {"seeds": [run["seed"] for run in runs], "fid_mean": statistics.fmean(fids),
+            "fid_std": statistics.stdev(fids) if len(fids) > 1 else 0.0}
+
+
+def with_seeds(name, run_dirs):
+    """Add runs of the shipped model's recipe with other seeds to results/model_NAME.json (see the module's
+    docstring). Each run must be the shipped model's preset, epochs, precision and `--set` settings with a seed
+    not yet recorded, and its evaluation.json must have the shipped evaluation's data, split, sample count, seed
+    and network; otherwise nothing is written and the error says what differs."""
+    import re
+
+    from kzoo import results as kresults
+    from kzoo.metrics.evaluate import COMPARABLE_SETTINGS
+    from kzoo.training import reproducing_command
+    record = json.loads((REPO / "results" / f"model_{name}.json").read_text())
+    protocol, result = record["protocol"], record["results"]
+    preset = re.search(r"--preset (\S+)", protocol["command"]).group(1)
+    settings = sorted(re.findall(r"--set (\S+)", protocol["command"]))
+    runs = result.get("seed_runs") or [{
+        "seed": protocol["seeds"][0], "shipped": True, "fid": result["fid"], "precision": result.get("precision"),
+        "recall": result.get("recall"), "wall_time_s": protocol.get("wall_time_s"), "steps": protocol.get("steps"),
+        "command": protocol["command"]}]
+    for folder in map(pathlib.Path, run_dirs):
+        summary = json.loads((folder / "summary.json").read_text())
+        evaluation = json.loads((folder / "evaluation.json").read_text())
+        command = reproducing_command(folder)
+        problems = [f"{what} is {mine!r}, the shipped model's {theirs!r}" for what, mine, theirs in (
+            ("the preset", summary["preset"], preset), ("the number of epochs", summary["epochs"], protocol["epochs"]),
+            ("the precision", summary["precision"], protocol["precision"]),
+            ("the --set settings", sorted(re.findall(r"--set (\S+)", command)), settings))
+            if mine != theirs]
+        problems += [f"the evaluation's {key} is {evaluation.get(key)!r}, the shipped evaluation's "
+                     f"{result['evaluation'].get(key)!r}" for key in COMPARABLE_SETTINGS
+                     if evaluation.get(key) != result["evaluation"].get(key)]
+        if summary["seed"] in [run["seed"] for run in runs]:
+            problems.append(f"seed {summary['seed']} is already recorded")
+        if problems:
+            raise ValueError(f"{folder}: {'; '.join(problems)}. Train with the shipped command and another --seed, "
+                             f"and evaluate with its evaluation_command's settings; nothing was written.")
+        prdc = evaluation.get("prdc", {})
+        runs.append({"seed": summary["seed"], "shipped": False, "fid": evaluation["fid"],
+                     "precision": prdc.get("precision"), "recall": prdc.get("recall"),
+                     "wall_time_s": summary["wall_time_s"], "steps": summary["steps"], "command": command,
+                     "evaluation": evaluation})
+    result.update(seed_statistics(runs), seed_runs=runs)
+    return kresults.write(REPO / "results", f"model_{name}", "model", protocol, result)
 
 
 def evaluated_metrics(evaluation):
@@ -115,6 +178,11 @@ def evaluated_metrics(evaluation):
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
+    if argv and argv[0] == "--seeds":
+        if len(argv) < 3:
+            sys.exit("usage: python tools/model_card.py --seeds NAME RUN_DIR [RUN_DIR ...]")
+        print(with_seeds(argv[1], argv[2:]).read_text())
+        return
     if argv and argv[0] == "--reevaluated":
         if len(argv) != 3:
             sys.exit("usage: python tools/model_card.py --reevaluated NAME EVALUATION_JSON")
@@ -125,6 +193,8 @@ def main(argv=None):
     parser.add_argument("name")
     parser.add_argument("evaluation")
     parser.add_argument("--target", help="the project's target for this model, e.g. '<= 25'")
+    parser.add_argument("--provenance", help="where the evaluation came from, when not from `kzoo evaluate` of the "
+                                             "shipped files")
     args = parser.parse_args(argv)
     run, evaluation = pathlib.Path(args.run), pathlib.Path(args.evaluation)
     summary = json.loads((run / "summary.json").read_text())
@@ -158,9 +228,19 @@ def main(argv=None):
                      f"({p['wall_time_s']:,.0f} s), then ")
         facts["trained_as"] = (f"{first}continued from {source} to {summary['epochs']} epochs in "
                                f"{summary['precision']} by `{reproducing_command(run)} --init-from {source}`")
+    if summary.get("prior_fit"):
+        # A trained VAE given a new latent prior by `kzoo prior`: made by two commands.
+        fit = summary["prior_fit"]
+        prior = fit["latent_prior"] or {"kind": "standard_normal"}
+        what = (f"a {prior['components']}-component Gaussian mixture" if prior["kind"] == "mixture" else
+                "a second stage" if prior["kind"] == "second_stage" else "N(0, I)")
+        facts["command"] = f"{fit['train_command']} && {fit['command']}"
+        facts["trained_as"] = (f"{summary['epochs']} epochs ({summary['steps']:,} steps, {summary['wall_time_s']:,.0f} s) "
+                               f"by `{fit['train_command']}`, then {what} fitted to the codes of {fit['images']:,} "
+                               f"training images in {fit['fit_s']:,.0f} s by `{fit['command']}`")
     if args.target:
         facts["target"] = args.target
-    print(model_result(args.name, facts).read_text())
+    print(model_result(args.name, facts, provenance=args.provenance).read_text())
 
 
 if __name__ == "__main__":

@@ -100,8 +100,11 @@ def headline() -> str:
         r, p = m["results"], m["protocol"]
         seeds = r.get("seeds")
         fid = f"**{r['fid']:.2f}**" if not seeds else f"**{r['fid_mean']:.2f} ± {r['fid_std']:.2f}**"
+        # Each seed's training time when there are several: what a reader needs to plan a run of their own.
+        times = (" / ".join(_seconds(run["wall_time_s"]) for run in r["seed_runs"]) if r.get("seed_runs")
+                 else _seconds(p.get("wall_time_s")))
         rows.append([dataset, family, f"`{m['name'].removeprefix('model_')}`", fid, _compared_with(p),
-                     len(seeds) if seeds else 1, p["epochs"], _seconds(p.get("wall_time_s")),
+                     len(seeds) if seeds else 1, p["epochs"], times,
                      f"[{m['name']}.json](results/{m['name']}.json)"])
     return markdown_table(["data", "family", "model", "reference FID", "generated vs real", "seeds", "epochs",
                            "training time", "data file"], rows)
@@ -293,6 +296,12 @@ def card(name) -> str:
         rows[-1:-1] = [["classifier FID", f"{r['classifier_fid']:.2f}"],
                        ["classifier score (at most 10)", f"{r['classifier_score']:.2f}"],
                        ["classes covered", f"{r['classes_covered']}/10"]]
+    if r.get("seed_runs"):
+        runs = r["seed_runs"]
+        rows.append([f"reference FID over seeds {', '.join(str(run['seed']) for run in runs)} (mean ± std)",
+                     f"**{r['fid_mean']:.2f} ± {r['fid_std']:.2f}** ("
+                     + ", ".join(f"{run['fid']:.2f}" + (" shipped" if run["shipped"] else "") for run in runs)
+                     + "; training " + " / ".join(_seconds(run["wall_time_s"]) for run in runs) + ")"])
     if r.get("precision") is not None:
         rows += [["precision / recall (k = 3)", f"{r['precision']:.3f} / {r['recall']:.3f}"],
                  ["density / coverage (k = 5)", f"{r['density']:.3f} / {r['coverage']:.3f}"]]
