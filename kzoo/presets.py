@@ -380,6 +380,10 @@ _SPECS = {
         latent_prior=latent_prior_settings({"kind": "second_stage"}), reconstruction="gaussian"),
     "vae_conv_mnist": _vae("conv28", 20, "mnist", 1e-3, 128, 20,
                            "Convolutional VAE (design 1) on MNIST with the same settings."),
+    "vae_conv_gmm_mnist": _vae(
+        "conv28", 20, "mnist", 1e-3, 128, 20,
+        "vae_conv_gmm_fashion's recipe on MNIST: beta 0.1, then codes from a 30-component Gaussian mixture fitted "
+        "to the training images' posterior means.", latent_prior={"components": 30}, beta=0.1),
     "cvae_conv_fashion": _vae(
         "conv28", 20, "fashion_mnist", 1e-3, 128, 20,
         "Conditional VAE (Sohn et al. 2015) on Fashion-MNIST: vae_conv_fashion with the one-hot class joined to "

@@ -459,7 +459,8 @@ def refit_latent_prior(source, out, spec, dataset=None, seed=0, take=None, expor
                          "folder (the source keeps the prior it was trained with).")
     model = registry.load_model(model_file, compile=False)
     if not hasattr(model, "fit_latent_prior"):
-        raise ValueError(f"{source} holds a {type(model).__name__}; a latent prior is fitted to a VAE's codes.")
+        raise ValueError(f"{source} holds {type(model).__name__}, not a VAE: a latent prior is fitted to a VAE's "
+                         "codes.")
     if spec is not None:
         presets._check_latent_prior(spec, "vae")
         spec = presets.latent_prior_settings(spec)

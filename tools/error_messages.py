@@ -71,6 +71,12 @@ def _not_kzoo_keras():
     return folder / "model.keras"
 
 
+def _saved(model):
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="kzoo-errors-"))
+    model.save(folder / "model.keras")
+    return folder
+
+
 def cases():
     """``(mistake, call)`` pairs: each call makes the mistake and must raise."""
     from kzoo import datasets, load_model, metrics, presets, training
@@ -110,6 +116,10 @@ def cases():
          lambda: presets.apply_settings(presets.get("vae_conv_fashion"), ["model.latent_dim=0"])),
         ("a run option out of range", lambda: training.train("vae_conv_fashion", "unused", take=0)),
         ("an unknown dataset name", lambda: datasets.load("cifar11")),
+        ("a latent prior for a model without an encoder (`kzoo prior` on a GAN)",
+         lambda: training.refit_latent_prior(_saved(_gan()), "unused", None, dataset="mnist")),
+        ("the trained VAE's own folder as `kzoo prior --out`",
+         lambda: training.refit_latent_prior(folder := _saved(_vae()), folder, None, dataset="mnist")),
     ]
 
 
