@@ -214,7 +214,7 @@ def scale(args):
 
 
 def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), split="test", train_dataset=None,
-                   real_baseline=True):
+                   real_baseline=True, extra_args=None):
     """Train each of `models` ``{label: preset}`` into ``<report folder>/<preset>``, evaluate it with `metrics`
     (`kzoo.metrics.evaluate.evaluate_model` names) against `dataset`/`split`, and add to `report` a table
     (parameters, epochs, training time, peak memory, the metrics), the last-epoch loss spread and each model's
@@ -222,13 +222,15 @@ def compare_models(report, models, dataset, args, metrics=("fid", "coverage"), s
 
     With ``diversity`` among the metrics and `real_baseline`, the real images' share of near-duplicate pairs is
     measured too (the baseline a generator is read against) and each model gets a mode-collapse verdict.
+    `extra_args` ``{preset: [arguments]}`` adds `kzoo train` arguments for some presets.
     """
     take, epochs, num_samples = scale(args)
     results = {}
     for label, preset in models.items():
         folder = report.out / preset
         model, summary = train_preset(preset, folder, epochs=epochs, take=take, seed=args.seed,
-                                      dataset=train_dataset, quick=args.quick)
+                                      dataset=train_dataset, quick=args.quick,
+                                      extra_args=(extra_args or {}).get(preset, ()))
         evaluation = evaluate_cached(model, folder, dataset, metrics, num_samples, split=split, seed=args.seed)
         results[label] = {"summary": summary, "evaluation": evaluation, "folder": folder}
     real = real_diversity(dataset, num_samples, split) if "diversity" in metrics and real_baseline else None

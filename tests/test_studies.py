@@ -252,3 +252,46 @@ def test_another_rgb_set_writes_results_and_runs_of_its_own():
     assert module.result_name("emoji") == "study_2_rgb64"
     assert module.result_name("folder:~/data/cats/") == "study_2_rgb64_folder_cats"
     assert module.result_name("tfds:celeb_a") == "study_2_rgb64_tfds_celeb_a"
+
+
+def test_families_study_picks_one_preset_per_family_and_times_each_sampler_after_compiling():
+    module = load_example("study_families")
+    assert module.chosen_models("mnist") == {"VAE": "vae_conv_gmm_mnist", "GAN": "dcgan_ema_mnist",
+                                             "diffusion": "ddim_mnist"}
+    assert module.chosen_models("emoji", "ddim_emoji, dcgan_rgb64") == {"diffusion": "ddim_emoji",
+                                                                        "GAN": "dcgan_rgb64"}
+    with pytest.raises(SystemExit, match="two GAN presets"):
+        module.chosen_models("mnist", "dcgan_mnist,dcgan_ema_mnist")
+    with pytest.raises(SystemExit, match="no default models for 'emoji'"):
+        module.chosen_models("emoji")
+    with pytest.raises(ValueError, match="dcgan_mnst"):
+        module.chosen_models("mnist", "dcgan_mnst")
+    assert module.result_name("mnist") == "study_7_families_mnist"
+    assert module.result_name("mnist", 5) == "study_7_families_mnist_epochs5"
+
+    class Sampler:
+        latent_dim, sampling_steps = 3, 7
+
+        def __init__(self):
+            self.batches = []
+
+        def generate(self, z):
+            self.batches.append(z.shape)
+            return np.zeros((len(z), 2, 2, 1))
+
+    sampler = Sampler()
+    per_second, seconds, steps = module.sampling_speed(sampler, 600)
+    # One batch to compile, then 600 images in batches of at most 250, each of the model's latent size.
+    assert sampler.batches == [(250, 3), (250, 3), (250, 3), (100, 3)]
+    assert steps == 7 and per_second == pytest.approx(600 / seconds)
+
+
+@pytest.mark.study
+def test_families_study_compares_the_three_families(tmp_path):
+    report = load_example("study_families").main(["--quick", "--out", str(tmp_path)])
+    models = report.results["models"]
+    assert [m["preset"] for m in models.values()] == ["vae_conv_gmm_fashion", "dcgan_ema_fashion", "ddim_fashion"]
+    assert models["diffusion"]["sampling"]["steps"] == 50 and models["GAN"]["sampling"]["steps"] == 1
+    assert all(m["sampling"]["images"] == 64 and m["sampling"]["images_per_second"] > 0 for m in models.values())
+    text = assert_report_complete(tmp_path)
+    assert "images per second" in text and "samples_side_by_side.png" in text
