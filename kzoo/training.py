@@ -423,12 +423,18 @@ def _fit_latent_prior(model, preset, take, seed):
     """The ex-post latent density of a preset that has one, fitted to the (first `take`) training images."""
     images = datasets.load_arrays(preset["dataset"], "train").images
     images = datasets.to_pixel_range(images[:take] if take else images, preset["pixel_range"])
-    settings = presets.latent_prior_settings(preset["latent_prior"])
-    kind = settings.pop("kind")
-    if kind == "mixture":
+    fit_prior(model, images, presets.latent_prior_settings(preset["latent_prior"]), seed)
+
+
+def fit_prior(model, images, settings, seed=0):
+    """Give `model` the latent prior `settings` (`presets.latent_prior_settings`; None for N(0, I)) fitted to the
+    codes of `images`."""
+    if settings is None:
+        model.set_latent_prior(None)
+    elif settings["kind"] == "mixture":
         model.fit_latent_prior(images, components=settings["components"], seed=seed)
     else:  # the second stage of a two-stage VAE, trained with its own progress bar
-        model.fit_second_stage(images, seed=seed, **settings)
+        model.fit_second_stage(images, seed=seed, **{k: v for k, v in settings.items() if k != "kind"})
 
 
 # The files of a run folder that describe its training, not its prior: a model with a new prior carries them over.
@@ -473,12 +479,7 @@ def refit_latent_prior(source, out, spec, dataset=None, seed=0, take=None, expor
     images = datasets.load_arrays(dataset, "train").images
     images = datasets.to_pixel_range(images[:take] if take else images, model.pixel_range)
     start = time.perf_counter()
-    if spec is None:
-        model.set_latent_prior(None)
-    elif spec["kind"] == "mixture":
-        model.fit_latent_prior(images, components=spec["components"], seed=seed)
-    else:
-        model.fit_second_stage(images, seed=seed, **{k: v for k, v in spec.items() if k != "kind"})
+    fit_prior(model, images, spec, seed)
     fit_s = round(time.perf_counter() - start, 1)
     out.mkdir(parents=True, exist_ok=True)
     z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype(np.float32)
