@@ -473,9 +473,12 @@ def refit_latent_prior(source, out, spec, dataset=None, seed=0, take=None, expor
         if spec["kind"] == "mixture" and spec["components"] is None:
             raise ValueError("a mixture prior needs its number of components (e.g. --components 30).")
     summary = _read_json(folder / "summary.json", {}) if folder is not None else {}
-    dataset = dataset or summary.get("dataset")
+    # A run folder names its data in summary.json, a shipped model in its manifest (model.json).
+    shipped = _read_json(folder / "model.json", {}) if folder is not None else {}
+    dataset = dataset or summary.get("dataset") or shipped.get("dataset")
     if not dataset:
-        raise ValueError(f"{source} is not a run folder with summary.json: name the training data with --dataset.")
+        raise ValueError(f"{source} names no training data (no summary.json or model.json beside it): give "
+                         "--dataset.")
     images = datasets.load_arrays(dataset, "train").images
     images = datasets.to_pixel_range(images[:take] if take else images, model.pixel_range)
     start = time.perf_counter()

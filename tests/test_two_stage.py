@@ -262,6 +262,11 @@ def test_kzoo_prior_writes_the_vae_with_a_new_prior_as_a_new_model_and_keeps_the
     assert cli.main(["prior", "--model", str(run), "--out", str(tmp_path / "n"), "--kind", "standard_normal",
                      "--take", "64", "--no-export"]) == 0
     assert keras.models.load_model(tmp_path / "n" / "model.keras").latent_prior is None
+    # A shipped model by name: its manifest names the data.
+    assert cli.main(["prior", "--model", "vae_conv_gmm_fashion", "--out", str(tmp_path / "s"), "--components", "2",
+                     "--take", "100", "--no-export"]) == 0
+    shipped = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert shipped["dataset"] == "fashion_mnist" and shipped["prior_fit"]["train_command"] is None
     gan = presets.build_model(presets.get("dcgan_fashion"), image_shape=(28, 28, 1), seed=0)
     gan.save(tmp_path / "gan.keras")
     assert cli.main(["prior", "--model", str(tmp_path / "gan.keras"), "--out", str(tmp_path / "g"),
