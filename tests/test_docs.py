@@ -307,3 +307,25 @@ def test_seed_runs_join_a_shipped_model_with_mean_and_spread_only_when_they_are_
     again = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]
     assert [run["fid"] for run in again["seed_runs"]] == [evaluation["fid"] + 0.01, 21.0, 25.0]
     assert again["fid_mean"] == pytest.approx(statistics.fmean([evaluation["fid"] + 0.01, 21.0, 25.0]))
+
+
+def test_a_reevaluation_of_a_model_named_unlike_its_preset_keeps_its_family_and_a_failure_replaces_nothing(
+        tmp_path, monkeypatch):
+    model_card = _model_card_tool(monkeypatch, tmp_path)
+    shipped = _shipped_copy(tmp_path, "dcgan_fashion")
+    (tmp_path / "saved_models" / "dcgan_fashion").rename(tmp_path / "saved_models" / "renamed")
+    (tmp_path / "results" / "model_dcgan_fashion.json").rename(tmp_path / "results" / "model_renamed.json")
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({**shipped, "fid": shipped["fid"] + 0.01}))
+    before = (tmp_path / "saved_models" / "renamed" / "evaluation.json").read_text()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+    with monkeypatch.context() as patched:
+        patched.setattr(model_card, "model_result", broken)
+        with pytest.raises(OSError, match="disk full"):
+            model_card.reevaluated("renamed", new)
+    assert (tmp_path / "saved_models" / "renamed" / "evaluation.json").read_text() == before
+    model_card.reevaluated("renamed", new)  # "renamed" is no preset: the family comes from the record
+    record = json.loads((tmp_path / "results" / "model_renamed.json").read_text())
+    assert record["results"]["family"] == "gan" and record["results"]["fid"] == shipped["fid"] + 0.01

@@ -31,9 +31,10 @@ def precision_of(keras_file):
         else "float32"
 
 
-def model_result(name, facts, provenance=None, git_commit=None):
+def model_result(name, facts, provenance=None, git_commit=None, family=None):
     """Write results/model_NAME.json from saved_models/NAME (evaluation.json, model.keras) and `facts` (command,
-    epochs, steps, wall_time_s, peak_memory_mib, target, ...)."""
+    epochs, steps, wall_time_s, peak_memory_mib, target, ...; ``preset``, whose family is recorded, defaults to
+    NAME: give it, or `family`, for a model named otherwise)."""
     import keras
 
     from kzoo import presets
@@ -41,7 +42,8 @@ def model_result(name, facts, provenance=None, git_commit=None):
     folder = REPO / "saved_models" / name
     e = json.loads((folder / "evaluation.json").read_text())
     facts = dict(facts)
-    preset = presets.get(facts.pop("preset", name))
+    preset_name = facts.pop("preset", name)
+    family = family or presets.get(preset_name)["family"]
     record = kresults.protocol(
         command=facts.pop("command"), dataset=e["dataset"], split=e["split"], num_real=e.get("num_real"),
         num_generated=e.get("num_generated", e["num_samples"]),
@@ -59,7 +61,7 @@ def model_result(name, facts, provenance=None, git_commit=None):
                             f"reference FID ({record['num_generated']:,} generated vs {record['num_real']:,} "
                             f"{e['split']})", round(e["fid"], 2), precision=record["precision"],
                             results=f"results/model_{name}.json")
-    result = {"family": preset["family"], "weights_sha256": weights, "fid": e["fid"], "classifier_fid": e.get("classifier_fid"),
+    result = {"family": family, "weights_sha256": weights, "fid": e["fid"], "classifier_fid": e.get("classifier_fid"),
               "classifier_score": e.get("classifier_score_mean"),
               "classes_covered": e.get("coverage", {}).get("covered"),
               "near_duplicate_share": e.get("diversity", {}).get("share_above"), "evaluation": e}
@@ -101,10 +103,16 @@ def reevaluated(name, evaluation_path):
         protocol.get("provenance"),
         f"re-evaluated with {', '.join(evaluated_metrics(new))} at commit {kresults.git_commit()} on "
         f"{kresults.protocol()['date'][:10]} (FID then {old['fid']:.4f}, now {new['fid']:.4f})"]))
+    before = (folder / "evaluation.json").read_bytes()
     staged = folder / ".evaluation.json.new"
     staged.write_text(json.dumps(new, indent=1))
     staged.replace(folder / "evaluation.json")
-    path = model_result(name, facts, provenance=provenance, git_commit=protocol.get("git_commit"))
+    try:
+        path = model_result(name, facts, provenance=provenance, git_commit=protocol.get("git_commit"),
+                            family=old_result["results"]["family"])
+    except BaseException:
+        (folder / "evaluation.json").write_bytes(before)  # nothing replaced unless the record is written too
+        raise
     runs = old_result["results"].get("seed_runs")
     if runs:  # the other seeds' runs stay; the shipped one's FID is the new evaluation's
         record = json.loads(path.read_text())
