@@ -228,6 +228,12 @@ class Run:
             fresh = presets.build_model(self.preset, image_shape=tuple(spec.shape[1:]), seed=self.settings.seed,
                                         sync_batch_norm=self.settings.sync_batch_norm,
                                         label_distribution=self.label_distribution())
+        if self.preset.get("latent_prior") and getattr(model, "latent_prior", None) is not None:
+            # More training moves the codes the fitted prior (mixture or second stage) was fitted to: continue
+            # without it, and the run fits it again at the end, as a run from scratch does.
+            model.set_latent_prior(None)
+            print(f"kzoo: --init-from {init_from}: its fitted latent prior is dropped and fitted again after "
+                  "training")
         shapes = [tuple(w.shape) for w in model.weights]
         expected = [tuple(w.shape) for w in fresh.weights]
         if type(model) is not type(fresh) or shapes != expected:

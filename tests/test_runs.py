@@ -253,3 +253,16 @@ def test_peak_memory_without_proc(tmp_path):
     assert abs(fallback - from_proc) <= 0.05 * from_proc  # both read this process's peak resident memory
     assert training.larger_peak(None, None) is None
     assert training.larger_peak(None, 3.0) == 3.0 and training.larger_peak(5.0, 3.0) == 5.0
+
+
+def test_init_from_continues_a_vae_with_a_fitted_prior_and_fits_the_prior_again(tmp_path):
+    # The mixture was fitted to the first run's codes; more training moves them, so the continued run fits anew.
+    options = dict(take=128, verbose=0, export=False, settings=["latent_prior.components=2", "model.latent_dim=2"])
+    training.train("vae_conv_gmm_mnist", tmp_path / "first", epochs=1, **options)
+    first = keras.models.load_model(tmp_path / "first" / "model.keras")
+    assert type(first.latent_prior).__name__ == "GaussianMixturePrior"
+    continued = training.train("vae_conv_gmm_mnist", tmp_path / "continued", epochs=2,
+                               init_from=str(tmp_path / "first"), **options)
+    model = keras.models.load_model(tmp_path / "continued" / "model.keras")
+    assert continued["steps"] == 2 and type(model.latent_prior).__name__ == "GaussianMixturePrior"
+    assert not np.allclose(np.asarray(model.latent_prior.means), np.asarray(first.latent_prior.means))
