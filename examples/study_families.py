@@ -70,6 +70,11 @@ def sampling_speed(model, count, batch_size=250, seed=0):
 
 
 def main(argv=None):
+    import keras
+
+    from kzoo import datasets, visualize
+    from kzoo import presets as kpresets
+
     def options(parser):
         parser.add_argument("--dataset", default="fashion_mnist", help="the data all three train and are measured on")
         parser.add_argument("--presets", default=None, help="comma-separated, one per family (default: "
@@ -80,7 +85,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.out = args.out or f"runs/families_{args.dataset}"
     models = chosen_models(args.dataset, args.presets)
-    from kzoo import presets as kpresets
     report = studies.Report(args.out, f"Study 7: VAE, GAN and diffusion on {args.dataset}",
                             result_name=result_name(args.dataset, args.epochs), args=args, dataset=args.dataset,
                             split="test", presets=models, timing_samples=args.timing_samples)
@@ -97,9 +101,7 @@ def main(argv=None):
     results = studies.compare_models(report, models, args.dataset, args, metrics=("fid", "prdc", "coverage"),
                                      extra_args=quick_mixture)
 
-    import keras
     count = 64 if args.quick else args.timing_samples
-    from kzoo import datasets, visualize
     speed_rows, grids = [], {}
     for label, r in results.items():
         model = keras.models.load_model(r["folder"] / "model.keras")

@@ -144,8 +144,11 @@ def with_seeds(name, run_dirs):
     protocol, result = record["protocol"], record["results"]
     preset = re.search(r"--preset (\S+)", protocol["command"]).group(1)
     settings = sorted(re.findall(r"--set (\S+)", protocol["command"]))
+    # The shipped run's training seed is in its command (`kzoo train` leaves out the default 0); the protocol's
+    # `seeds` are the evaluation's.
+    trained_seed = re.search(r"--seed (\d+)", protocol["command"])
     runs = result.get("seed_runs") or [{
-        "seed": protocol["seeds"][0], "shipped": True, "fid": result["fid"], "precision": result.get("precision"),
+        "seed": int(trained_seed.group(1)) if trained_seed else 0, "shipped": True, "fid": result["fid"], "precision": result.get("precision"),
         "recall": result.get("recall"), "wall_time_s": protocol.get("wall_time_s"), "steps": protocol.get("steps"),
         "command": protocol["command"]}]
     for folder in map(pathlib.Path, run_dirs):
