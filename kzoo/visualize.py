@@ -109,13 +109,24 @@ def side_by_side(pictures, path, title=None, size=(4.2, 4.6), dpi=110):
 
 
 def plot_curves(panels, path, xlabel, title=None, ncols=None, logy=()):
-    """Line plots, one panel per entry of `panels` ``{panel title: {line label: (x, y) or (x, y, style)}}``
-    (`style`: matplotlib keyword arguments, e.g. for a reference line); panels named in `logy` use a log scale.
-    Saved as PNG."""
+    """Line plots, one panel per entry of `panels` ``{panel title: {line label: line}}``, a line being `(x, y)`,
+    `(x, y, style)` (`style`: matplotlib keyword arguments, e.g. for a reference line) or a dict with `x`, `y` and
+    optionally `low` and `high`, drawn as a shaded range around the line (e.g. the per-step min and max within each
+    epoch). Panels named in `logy` use a log scale. Saved as PNG."""
     fig, axes = _panel_grid(len(panels), ncols)
     for ax, (name, lines) in zip(axes, panels.items()):
-        for label, (x, y, *style) in lines.items():
-            ax.plot(x, y, **(style[0] if style else {"marker": "o", "ms": 2.5}), label=label)
+        if not lines:  # a panel with nothing to draw keeps its place in the grid, blank but for its title
+            ax.set_title(name)
+            ax.axis("off")
+            continue
+        for label, line in lines.items():
+            if isinstance(line, dict):
+                x, y, style = line["x"], line["y"], [line.get("style")] if line.get("style") else []
+            else:
+                x, y, *style = line
+            (drawn,) = ax.plot(x, y, **(style[0] if style else {"marker": "o", "ms": 2.5}), label=label)
+            if isinstance(line, dict) and line.get("low") is not None and line.get("high") is not None:
+                ax.fill_between(x, line["low"], line["high"], color=drawn.get_color(), alpha=0.2, linewidth=0)
         ax.set_title(name)
         ax.set_xlabel(xlabel)
         if name in logy:

@@ -252,6 +252,30 @@ def test_a_comparison_tabulates_same_protocol_runs_and_refuses_others(tmp_path):
     assert not (tmp_path / "comparison_toy2.json").exists() and not (tmp_path / "comparison_toy3.json").exists()
 
 
+def test_a_comparison_records_training_curves_against_the_generator_step(tmp_path):
+    compare_runs = _compare_runs_tool()
+    prdc = {"precision": 0.6, "recall": 0.4, "density": 0.9, "coverage": 0.7}
+    a = _fake_run(tmp_path / "a", "wgan_clip_fashion", 100, 150.0, prdc)
+    b = _fake_run(tmp_path / "b", "wgan_gp_fashion", 100, 40.0, prdc)
+    # a: per-step spread of both epochs; b: only the epoch means of history.json, and a penalty a lacks.
+    (a / "stability.json").write_text(json.dumps([
+        {"epoch": 1, "wasserstein": {"mean": 0.02, "min": 0.01, "max": 0.05}},
+        {"epoch": 2, "wasserstein": {"mean": 0.03, "min": 0.02, "max": 0.04}}]))
+    (b / "history.json").write_text(json.dumps({"wasserstein": [3.5, 2.5], "penalty": [0.3, 0.2]}))
+    compare_runs.main(["wg", f"WGAN={a}", f"WGAN-GP={b}", "--curves", "wasserstein,penalty",
+                       "--results", str(tmp_path), "--figures", str(tmp_path)])
+    models = json.loads((tmp_path / "comparison_wg.json").read_text())["results"]["models"]
+    # 100 generator steps over 2 epochs: the epochs end at steps 50 and 100.
+    assert models[0]["curves"] == {"wasserstein": {"generator_step": [50, 100], "mean": [0.02, 0.03],
+                                                   "min": [0.01, 0.02], "max": [0.05, 0.04]}}
+    assert models[1]["curves"]["penalty"] == {"generator_step": [50, 100], "mean": [0.3, 0.2], "min": None,
+                                              "max": None}
+    assert (tmp_path / "comparison_wg_curves.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="none of d_real"):
+        compare_runs.main(["wg2", f"WGAN={a}", f"WGAN-GP={b}", "--curves", "d_real", "--results", str(tmp_path),
+                           "--figures", str(tmp_path)])
+
+
 def test_a_run_folder_names_the_command_that_trains_it_again(tmp_path):
     from kzoo.training import reproducing_command
     prdc = {"precision": 0.6, "recall": 0.4, "density": 0.9, "coverage": 0.7}

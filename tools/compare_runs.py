@@ -9,6 +9,11 @@ results/model_NAME.json) or a run folder (summary.json and config.json); its eva
 unless named. The evaluations must share data, split, sample count, seed and feature network, and the runs the
 number of generator steps (--unequal-steps allows otherwise, and the results file records it), since a comparison at
 different budgets or protocols compares nothing.
+
+`--curves wasserstein,penalty` also records those training quantities of each run folder, per epoch against the
+generator step (the mean and the per-step min and max within the epoch, from stability.json, or the epoch mean from
+history.json), and draws them in docs/figures/comparison_NAME_curves.png: one row per model, one panel per quantity,
+since the quantities of different losses live on different scales.
 """
 
 import argparse
@@ -42,6 +47,44 @@ def training_facts(folder):
             "settings": config.get("settings") or {}}
 
 
+def training_curves(folder, quantities, steps, epochs):
+    """{quantity: {"generator_step", "mean", "min", "max"}} per epoch of a run folder (min and max are None where
+    only history.json has the quantity); quantities the run did not track are left out."""
+    folder = pathlib.Path(folder)
+    per_epoch = steps / epochs
+    stability = folder / "stability.json"
+    rows = json.loads(stability.read_text()) if stability.exists() else []
+    history_path = folder / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    curves = {}
+    for name in quantities:
+        if rows and all(name in row for row in rows):
+            curves[name] = {"generator_step": [round(row["epoch"] * per_epoch) for row in rows],
+                            **{k: [row[name][k] for row in rows] for k in ("mean", "min", "max")}}
+        elif name in history:
+            curves[name] = {"generator_step": [round((i + 1) * per_epoch) for i in range(len(history[name]))],
+                            "mean": history[name], "min": None, "max": None}
+    if not curves:
+        raise SystemExit(f"{folder}: none of {', '.join(quantities)} in its stability.json or history.json; "
+                         "name quantities the run tracked (its history.json's keys).")
+    return curves
+
+
+def curves_figure(records, path, title):
+    from kzoo import visualize
+    quantities = list(dict.fromkeys(q for r in records for q in r["curves"]))
+    panels = {}
+    for r in records:
+        for q in quantities:
+            if q in r["curves"]:
+                c = r["curves"][q]
+                panels[f"{r['label']}: {q}"] = {"per-epoch mean, per-step range": {
+                    "x": c["generator_step"], "y": c["mean"], "low": c["min"], "high": c["max"]}}
+            else:
+                panels[f"{r['label']}: no {q}"] = {}
+    visualize.plot_curves(panels, path, "generator step", title=title, ncols=len(quantities))
+
+
 def sample_grid(folder):
     folder = pathlib.Path(folder)
     if (folder / "samples.png").exists():
@@ -61,7 +104,7 @@ def parse_model(text):
     return label, pathlib.Path(folder), json.loads(evaluation.read_text()), evaluation
 
 
-def compare(models, unequal_steps=False):
+def compare(models, unequal_steps=False, curves=()):
     """Rows of the comparison table and the per-model records; refuses evaluations made differently."""
     from kzoo.metrics.evaluate import COMPARABLE_SETTINGS
     first_label, _, first, _ = models[0]
@@ -78,6 +121,10 @@ def compare(models, unequal_steps=False):
                         **training_facts(folder), "fid": evaluation["fid"],
                         "classifier_fid": evaluation.get("classifier_fid"),
                         "prdc": {k: evaluation["prdc"][k] for k in ("precision", "recall", "density", "coverage")}})
+        if curves:
+            if not (folder / "summary.json").exists():
+                raise SystemExit(f"{label}: --curves needs a run folder with its history; {folder} has none.")
+            records[-1]["curves"] = training_curves(folder, curves, records[-1]["steps"], records[-1]["epochs"])
     steps = {r["steps"] for r in records}
     if len(steps) > 1 and not unequal_steps:
         raise SystemExit("the models trained for different generator steps ("
@@ -108,6 +155,8 @@ def main(argv=None):
     parser.add_argument("name", help="results/comparison_NAME.json and docs/figures/comparison_NAME.png")
     parser.add_argument("models", nargs="+", metavar="LABEL=FOLDER[:EVALUATION_JSON]")
     parser.add_argument("--unequal-steps", action="store_true")
+    parser.add_argument("--curves", default="", metavar="QUANTITY,...",
+                        help="training quantities to record and plot per model, e.g. wasserstein,penalty,g_loss")
     parser.add_argument("--results", default=str(REPO / "results"))
     parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
     args = parser.parse_args(argv)
@@ -116,7 +165,8 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     from kzoo import results
     models = [parse_model(m) for m in args.models]
-    records = compare(models, args.unequal_steps)
+    curves = [q.strip() for q in args.curves.split(",") if q.strip()]
+    records = compare(models, args.unequal_steps, curves)
     e = models[0][2]
     protocol = results.protocol(
         command="python tools/compare_runs.py " + " ".join([args.name] + [f'"{m}"' for m in args.models]),
@@ -130,6 +180,9 @@ def main(argv=None):
     figure(models, pathlib.Path(args.figures) / f"{name}.png",
            f"{e['dataset']}: {', '.join(r['label'] for r in records)} ({' / '.join(str(r['steps']) for r in records)} "
            "generator steps)")
+    if curves:
+        curves_figure(records, pathlib.Path(args.figures) / f"{name}_curves.png",
+                      f"{e['dataset']}: training quantities per epoch (shaded: min to max over the epoch's steps)")
     print(json.dumps(table(records), indent=1))
 
 
