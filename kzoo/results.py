@@ -125,6 +125,11 @@ def read_all(directory: os.PathLike) -> dict[str, dict]:
     return {p.stem: read(p) for p in sorted(pathlib.Path(directory).glob("*.json"))}
 
 
+def versus_target(fid: float, target: float) -> str:
+    """How a FID stands against a target that is an upper bound: "met", or how far above it, "+7.2% from it"."""
+    return "met" if fid <= target else f"{100 * (fid / target - 1):+.1f}% from it"
+
+
 def _plain(value):
     # numpy scalars and arrays, paths: what result dicts carry besides plain JSON.
     if hasattr(value, "tolist"):

@@ -263,14 +263,24 @@ def test_a_comparison_records_training_curves_against_the_generator_step(tmp_pat
         {"epoch": 2, "wasserstein": {"mean": 0.03, "min": 0.02, "max": 0.04}}]))
     (b / "history.json").write_text(json.dumps({"wasserstein": [3.5, 2.5], "penalty": [0.3, 0.2]}))
     compare_runs.main(["wg", f"WGAN={a}", f"WGAN-GP={b}", "--curves", "wasserstein,penalty",
+                       "--published", "WGAN=120", "--published-source", "a paper",
                        "--results", str(tmp_path), "--figures", str(tmp_path)])
-    models = json.loads((tmp_path / "comparison_wg.json").read_text())["results"]["models"]
+    written = json.loads((tmp_path / "comparison_wg.json").read_text())
+    models = written["results"]["models"]
+    main = written["results"]["tables"]["main"]
+    assert main["columns"][-2:] == ["published FID (a paper)", "against it"]
+    # 150 against a published 120 is 25% above it; a model without a published figure gets blank cells.
+    assert main["rows"][0][-2:] == ["120", "+25.0% from it"] and main["rows"][1][-2:] == ["", ""]
+    assert written["protocol"]["published_source"] == "a paper"
     # 100 generator steps over 2 epochs: the epochs end at steps 50 and 100.
     assert models[0]["curves"] == {"wasserstein": {"generator_step": [50, 100], "mean": [0.02, 0.03],
                                                    "min": [0.01, 0.02], "max": [0.05, 0.04]}}
     assert models[1]["curves"]["penalty"] == {"generator_step": [50, 100], "mean": [0.3, 0.2], "min": None,
                                               "max": None}
     assert (tmp_path / "comparison_wg_curves.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="LABEL one of WGAN, WGAN-GP"):
+        compare_runs.main(["wg3", f"WGAN={a}", f"WGAN-GP={b}", "--published", "SNGAN=20", "--published-source",
+                           "a paper", "--results", str(tmp_path), "--figures", str(tmp_path)])
     with pytest.raises(SystemExit, match="none of d_real"):
         compare_runs.main(["wg2", f"WGAN={a}", f"WGAN-GP={b}", "--curves", "d_real", "--results", str(tmp_path),
                            "--figures", str(tmp_path)])
@@ -353,3 +363,9 @@ def test_a_reevaluation_of_a_model_named_unlike_its_preset_keeps_its_family_and_
     model_card.reevaluated("renamed", new)  # "renamed" is no preset: the family comes from the record
     record = json.loads((tmp_path / "results" / "model_renamed.json").read_text())
     assert record["results"]["family"] == "gan" and record["results"]["fid"] == shipped["fid"] + 0.01
+
+
+def test_a_target_is_met_at_or_below_it_and_otherwise_the_distance_is_relative():
+    from kzoo.results import versus_target
+    assert versus_target(29.3, 29.3) == "met" and versus_target(10.0, 15.0) == "met"
+    assert versus_target(32.5, 29.3) == "+10.9% from it"  # the Fashion-MNIST VAE row of docs/results.md

@@ -83,6 +83,7 @@ def compare(model, train_images, evaluate, components=30, seed=0, grid_noise=Non
 
 def table(rows, target=None):
     """The comparison as a table; with a `target` FID, a column says how far each row is from it."""
+    from kzoo.results import versus_target
     columns = ["latent prior", "reference FID", "precision (k = 3)", "recall (k = 3)", "density (k = 5)",
                "coverage (k = 5)", "classifier FID", "classes covered", "fitting time"]
     columns += [f"target FID <= {target:g}"] if target is not None else []
@@ -93,8 +94,7 @@ def table(rows, target=None):
                      *(f"{p[k]:.3f}" if k in p else "" for k in ("precision", "recall", "density", "coverage")),
                      "" if r.get("classifier_fid") is None else f"{r['classifier_fid']:.2f}",
                      r.get("classes_covered") or "", "" if r["fit_s"] is None else f"{r['fit_s']:,.0f} s"]
-                    + ([("met" if r["fid"] <= target else f"{100 * (r['fid'] / target - 1):+.1f}% from it")]
-                       if target is not None else []))
+                    + ([versus_target(r["fid"], target)] if target is not None else []))
     return {"columns": columns, "rows": body}
 
 

@@ -10,6 +10,9 @@ unless named. The evaluations must share data, split, sample count, seed and fea
 number of generator steps (--unequal-steps allows otherwise, and the results file records it), since a comparison at
 different budgets or protocols compares nothing.
 
+`--published "LABEL=21.5" --published-source "..."` adds a published FID for a model of the same kind on the same
+protocol and how far the model is from it.
+
 `--curves wasserstein,penalty` also records those training quantities of each run folder, per epoch against the
 generator step (the mean and the per-step min and max within the epoch, from stability.json, or the epoch mean from
 history.json), and draws them in docs/figures/comparison_NAME_curves.png: one row per model, one panel per quantity,
@@ -133,14 +136,33 @@ def compare(models, unequal_steps=False, curves=()):
     return records
 
 
-def table(records):
+def table(records, published_source=None):
+    from kzoo.results import versus_target
+    published = any("published_fid" in r for r in records)
     rows = []
     for r in records:
         rows.append([r["label"], f"`{r['preset']}`", r["steps"], r["epochs"], r["precision"],
                      "" if r["wall_time_s"] is None else f"{r['wall_time_s']:,.0f} s", f"**{r['fid']:.2f}**",
                      *(f"{r['prdc'][k]:.3f}" for k in ("precision", "recall", "density", "coverage")),
-                     "" if r["classifier_fid"] is None else f"{r['classifier_fid']:.2f}"])
-    return {"columns": COLUMNS, "rows": rows}
+                     "" if r["classifier_fid"] is None else f"{r['classifier_fid']:.2f}"]
+                    + ([f"{r['published_fid']:g}", versus_target(r["fid"], r["published_fid"])]
+                       if "published_fid" in r else ["", ""]) * published)
+    columns = COLUMNS + [f"published FID ({published_source})", "against it"] * published
+    return {"columns": columns, "rows": rows}
+
+
+def parse_published(items, labels):
+    """{label: FID} from "LABEL=FID" items; a label that names no model is refused."""
+    published = {}
+    for item in items:
+        label, sep, value = item.rpartition("=")
+        if not sep or label not in labels:
+            raise SystemExit(f"--published {item!r}: give LABEL=FID with LABEL one of {', '.join(labels)}.")
+        try:
+            published[label] = float(value)
+        except ValueError:
+            raise SystemExit(f"--published {item!r}: {value!r} is not a number.") from None
+    return published
 
 
 def figure(models, path, title):
@@ -155,6 +177,9 @@ def main(argv=None):
     parser.add_argument("name", help="results/comparison_NAME.json and docs/figures/comparison_NAME.png")
     parser.add_argument("models", nargs="+", metavar="LABEL=FOLDER[:EVALUATION_JSON]")
     parser.add_argument("--unequal-steps", action="store_true")
+    parser.add_argument("--published", action="append", default=[], metavar="LABEL=FID",
+                        help="a published FID to set beside a model (repeatable); needs --published-source")
+    parser.add_argument("--published-source", help="where the published figures are from, e.g. a paper and table")
     parser.add_argument("--curves", default="", metavar="QUANTITY,...",
                         help="training quantities to record and plot per model, e.g. wasserstein,penalty,g_loss")
     parser.add_argument("--results", default=str(REPO / "results"))
@@ -166,7 +191,13 @@ def main(argv=None):
     from kzoo import results
     models = [parse_model(m) for m in args.models]
     curves = [q.strip() for q in args.curves.split(",") if q.strip()]
+    if args.published and not args.published_source:
+        parser.error("--published needs --published-source (the paper and table the figures are from)")
+    published = parse_published(args.published, [m[0] for m in models])
     records = compare(models, args.unequal_steps, curves)
+    for r in records:
+        if r["label"] in published:
+            r["published_fid"] = published[r["label"]]
     e = models[0][2]
     protocol = results.protocol(
         command="python tools/compare_runs.py " + " ".join([args.name] + [f'"{m}"' for m in args.models]),
@@ -174,16 +205,18 @@ def main(argv=None):
         seeds=sorted({r["seed"] for r in records}), evaluation_seed=e["seed"], **results.fid_network_record(),
         training_commands={r["label"]: r["command"] for r in records},
         evaluation_files={r["label"]: r["evaluation_file"] for r in records},
-        equal_generator_steps=len({r["steps"] for r in records}) == 1)
+        equal_generator_steps=len({r["steps"] for r in records}) == 1,
+        **({"published_source": args.published_source} if published else {}))
     name = f"comparison_{args.name}"
-    results.write(args.results, name, "study", protocol, {"models": records, "tables": {"main": table(records)}})
+    main_table = table(records, args.published_source)
+    results.write(args.results, name, "study", protocol, {"models": records, "tables": {"main": main_table}})
     figure(models, pathlib.Path(args.figures) / f"{name}.png",
            f"{e['dataset']}: {', '.join(r['label'] for r in records)} ({' / '.join(str(r['steps']) for r in records)} "
            "generator steps)")
     if curves:
         curves_figure(records, pathlib.Path(args.figures) / f"{name}_curves.png",
                       f"{e['dataset']}: training quantities per epoch (shaded: min to max over the epoch's steps)")
-    print(json.dumps(table(records), indent=1))
+    print(json.dumps(main_table, indent=1))
 
 
 if __name__ == "__main__":

@@ -130,12 +130,13 @@ def frontier() -> str:
         unconditional = [m for m in candidates if m["results"].get("class_fidelity") is None]
 
         def best(models):
+            from kzoo.results import versus_target
             if not models:
                 return ["", "", ""]
             m = min(models, key=lambda m: m["results"]["fid"])
             fid = m["results"]["fid"]
             return [f"`{m['name'].removeprefix('model_')}`", f"**{fid:.2f}**",
-                    "met" if fid <= target else f"{100 * (fid / target - 1):+.1f}% from it"]
+                    versus_target(fid, target)]
 
         rows.append([dataset, family, f"<= {target:g}", source, *best(candidates), *best(unconditional)])
     return markdown_table(["data", "family", "target", "source", "best model", "reference FID", "target",
