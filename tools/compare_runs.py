@@ -73,9 +73,10 @@ def training_curves(folder, quantities, steps, epochs):
     return curves
 
 
-def curves_figure(records, path, title):
+def curves_figure(records, path, title, order):
     from kzoo import visualize
-    quantities = list(dict.fromkeys(q for r in records for q in r["curves"]))
+    tracked = {q for r in records for q in r["curves"]}
+    quantities = [q for q in order if q in tracked]
     panels = {}
     for r in records:
         for q in quantities:
@@ -215,7 +216,8 @@ def main(argv=None):
            "generator steps)")
     if curves:
         curves_figure(records, pathlib.Path(args.figures) / f"{name}_curves.png",
-                      f"{e['dataset']}: training quantities per epoch (shaded: min to max over the epoch's steps)")
+                      f"{e['dataset']}: training quantities per epoch (shaded: min to max over the epoch's steps)",
+                      curves)
     print(json.dumps(main_table, indent=1))
 
 
