@@ -369,3 +369,15 @@ def test_a_target_is_met_at_or_below_it_and_otherwise_the_distance_is_relative()
     from kzoo.results import versus_target
     assert versus_target(29.3, 29.3) == "met" and versus_target(10.0, 15.0) == "met"
     assert versus_target(32.5, 29.3) == "+10.9% from it"  # the Fashion-MNIST VAE row of docs/results.md
+
+
+def test_a_shipped_models_upper_bound_target_gets_its_status_appended():
+    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
+    model_card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_card)
+    assert model_card.target_with_status("<= 12.6 (Dai & Wipf 2019)", 12.4993) == "<= 12.6 (Dai & Wipf 2019): met"
+    assert model_card.target_with_status("<= 12.6 (Dai & Wipf 2019)", 13.5) == \
+        "<= 12.6 (Dai & Wipf 2019): +7.1% from it"
+    # wording that already says how it stands, or that is no bound, is kept
+    assert model_card.target_with_status("<= 25: met", 30.0) == "<= 25: met"
+    assert model_card.target_with_status("class fidelity >= 98%", 5.0) == "class fidelity >= 98%"

@@ -31,6 +31,16 @@ def precision_of(keras_file):
         else "float32"
 
 
+def target_with_status(target, fid):
+    """A target that starts with an upper bound ("<= 12.6 (source)") gets how the FID stands against it appended
+    ("...: met" or "...: +7.2% from it"); other wording is kept as given."""
+    import re
+
+    from kzoo.results import versus_target
+    bound = re.match(r"\s*<=\s*([0-9]+(?:\.[0-9]+)?)", target)
+    return f"{target}: {versus_target(fid, float(bound.group(1)))}" if bound and ":" not in target else target
+
+
 def model_result(name, facts, provenance=None, git_commit=None, family=None):
     """Write results/model_NAME.json from saved_models/NAME (evaluation.json, model.keras) and `facts` (command,
     epochs, steps, wall_time_s, peak_memory_mib, target, ...; ``preset``, whose family is recorded, defaults to
@@ -250,7 +260,7 @@ def main(argv=None):
                                f"by `{fit['train_command']}`, then {what} fitted to the codes of {fit['images']:,} "
                                f"training images in {fit['fit_s']:,.0f} s by `{fit['command']}`")
     if args.target:
-        facts["target"] = args.target
+        facts["target"] = target_with_status(args.target, json.loads(evaluation.read_text())["fid"])
     print(model_result(args.name, facts, provenance=args.provenance).read_text())
 
 
