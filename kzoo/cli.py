@@ -17,7 +17,8 @@ def _train(args):
                              resume=resume, checkpoint_every=args.checkpoint_every,
                              deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
                              tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
-                             fid_real=args.fid_real, init_from=args.init_from, settings=args.set)
+                             fid_real=args.fid_real, init_from=args.init_from, new_optimizer=args.new_optimizer,
+                             settings=args.set)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
         return
@@ -213,6 +214,9 @@ def build_parser():
                        help="continue training a trained model (a name from `kzoo models`, a run folder or .keras "
                             "file with its optimizer state) into --out, from its step; give the preset and --set "
                             "options it was trained with and more --epochs")
+    train.add_argument("--new-optimizer", action="store_true",
+                       help="with --init-from: continue the weights with the preset's optimizer made anew (for a "
+                            "model saved without optimizer state, or other --set optimizer.* settings)")
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (always: each epoch)")
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels: same seed, same weights")
     train.add_argument("--sync-batch-norm", action="store_true", help="batch-norm statistics over the global batch")

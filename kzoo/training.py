@@ -103,6 +103,11 @@ class RunSettings:
         holding its optimizers' state) into a new run folder: the data stream and training noise go on from the
         model's step (its optimizer's iteration count), so with the preset and settings it was trained with,
         continuing a 30-epoch model to 45 epochs trains as one 45-epoch run would have.
+    new_optimizer: with `init_from`, continue the model's weights with the preset's optimizer made anew (its
+        moments at zero) instead of the saved one: for a model saved without its optimizer's state (a shipped
+        model whose prior was fitted by `kzoo prior`), or to continue with other optimizer settings (``--set
+        optimizer.learning_rate=...``). The step count (data stream, epochs) goes on from the model's trained
+        steps, read from its run's ``summary.json`` or its results file; the run is a continuation, not a replay.
     """
 
     take: int | None = None
@@ -120,6 +125,7 @@ class RunSettings:
     fid_samples: int | None = None
     fid_real: int = 10000
     init_from: str | None = None
+    new_optimizer: bool = False
 
     def __post_init__(self):
         from kzoo.config import PRECISIONS, STRATEGIES
@@ -139,6 +145,9 @@ class RunSettings:
             raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {self.verbose!r}.")
         if self.resume not in (None, True, False):
             raise ValueError(f"resume must be None, True or False, got {self.resume!r}.")
+        if self.new_optimizer and not self.init_from:
+            raise ValueError("new_optimizer (--new-optimizer) continues a trained model: give init_from "
+                             "(--init-from MODEL) too.")
 
 
 def train(preset_name, out, dataset=None, epochs=None, batch_size=None, settings=None, **options):
@@ -185,6 +194,8 @@ class Run:
             config["settings"] = applied
         if settings.init_from:
             config["init_from"] = str(settings.init_from)
+        if settings.new_optimizer:
+            config["new_optimizer"] = True
         self.config, self.run_id = config, fingerprint(config)
         self.found = self._checkpoint_to_resume()
         self.initial = None if self.found or not settings.init_from else self._initial_model(settings.init_from)
@@ -243,19 +254,33 @@ class Run:
                              "the preset and --set options it was trained with.")
         optimizer = getattr(model, "optimizer", None)
         step = int(optimizer.iterations.numpy()) if optimizer is not None else 0
-        if step == 0:
+        folder = source if source.is_dir() else path.parent
+        summary = _read_json(folder / "summary.json", {})
+        results = _read_json(folder / registry.MANIFEST, {}).get("results")
+        # The manifest names its results file from the repository root (saved_models/NAME/../../results/...).
+        results_file = next((f for f in (pathlib.Path(results), folder.parent.parent / results) if f.exists()),
+                            None) if results else None
+        protocol = _read_json(results_file, {}).get("protocol", {}) if results_file else {}
+        if self.settings.new_optimizer:
+            # The weights go on; the optimizer is the preset's, made anew (in this run's scope and precision).
+            step = step or int(summary.get("steps") or protocol.get("steps") or 0)
+            if step == 0:
+                raise ValueError(f"--init-from {init_from}: neither its optimizer, nor a summary.json or results "
+                                 f"file beside {path}, says how many steps it trained, which the continued run's "
+                                 "data stream and epochs count from. Give its run folder or a shipped model's name.")
+            with self.strategy.scope(), dtype_policy(self.precision):
+                fresh.set_weights(model.get_weights())
+            model = fresh
+        elif step == 0:
             raise ValueError(f"--init-from {init_from}: {path} holds no optimizer state (step 0), so its training "
                              "cannot be continued exactly. Use a model saved with its optimizers (kzoo run folders "
-                             "and saved_models/ keep them).")
+                             "and saved_models/ keep them), or add --new-optimizer to continue its weights with a "
+                             "new optimizer.")
         if step >= self.preset["epochs"] * steps_per_epoch:
             raise ValueError(f"--init-from {init_from}: the model has trained {step} steps ({step / steps_per_epoch:g} "
                              f"epochs of {steps_per_epoch} steps); ask for more --epochs than that.")
-        folder = source if source.is_dir() else path.parent
-        summary = _read_json(folder / "summary.json", {})
         wall = summary.get("wall_time_s")
         if wall is None:  # a shipped model: its results file records the training run
-            results = _read_json(folder / registry.MANIFEST, {}).get("results")
-            protocol = _read_json(pathlib.Path(results), {}).get("protocol", {}) if results else {}
             wall = protocol.get("wall_time_s") if protocol.get("steps") == step else None
         epochs_done = step // steps_per_epoch
         history = {k: v[:epochs_done] for k, v in _read_json(folder / "history.json", {}).items()}

@@ -173,6 +173,38 @@ def test_init_from_refuses_a_model_it_cannot_continue(tmp_path):
                        init_from=str(tmp_path / "uncompiled.keras"))
 
 
+def test_new_optimizer_continues_the_weights_of_a_model_saved_without_its_optimizer(tmp_path):
+    options = dict(take=128, verbose=0, export=False)
+    training.train("vae_mlp256_mnist", tmp_path / "first", epochs=1, **options)
+    # A shipped-style folder whose model was saved without optimizer state, beside the run's summary.
+    (tmp_path / "bare").mkdir()
+    keras.models.load_model(tmp_path / "first" / "model.keras", compile=False).save(tmp_path / "bare" / "model.keras")
+    (tmp_path / "bare" / "summary.json").write_bytes((tmp_path / "first" / "summary.json").read_bytes())
+    with pytest.raises(ValueError, match="add --new-optimizer"):
+        training.train("vae_mlp256_mnist", tmp_path / "refused", epochs=2, init_from=str(tmp_path / "bare"), **options)
+    with pytest.raises(ValueError, match="give init_from"):
+        training.train("vae_mlp256_mnist", tmp_path / "alone", epochs=2, new_optimizer=True, **options)
+    # With a learning rate of almost nothing the continued weights are the trained ones, not a new initialisation.
+    still = training.train("vae_mlp256_mnist", tmp_path / "still", epochs=2, init_from=str(tmp_path / "bare"),
+                           new_optimizer=True, settings=["optimizer.learning_rate=1e-12"], **options)
+    assert still["steps"] == 4  # the step count goes on from the 2 trained steps
+    for a, b in zip(keras_weights(tmp_path / "still" / "model.keras"), keras_weights(tmp_path / "first" / "model.keras")):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    moved = training.train("vae_mlp256_mnist", tmp_path / "moved", epochs=2, init_from=str(tmp_path / "bare"),
+                           new_optimizer=True, settings=["optimizer.learning_rate=1e-2"], **options)
+    continued = keras.models.load_model(tmp_path / "moved" / "model.keras")
+    # A new optimizer: it counts only this run's steps and has the learning rate asked for.
+    assert int(continued.optimizer.iterations.numpy()) == 2 and moved["steps"] == 4
+    assert float(continued.optimizer.learning_rate.numpy()) == pytest.approx(1e-2)
+    assert not all(np.allclose(a, b) for a, b in zip(continued.get_weights(),
+                                                     keras_weights(tmp_path / "first" / "model.keras")))
+    # A bare .keras file with nothing beside it that says how far it trained is refused.
+    keras.models.load_model(tmp_path / "first" / "model.keras", compile=False).save(tmp_path / "lone.keras")
+    with pytest.raises(ValueError, match="says how many steps it trained"):
+        training.train("vae_mlp256_mnist", tmp_path / "lone", epochs=2, init_from=str(tmp_path / "lone.keras"),
+                       new_optimizer=True, **options)
+
+
 def test_init_from_continues_a_mixed_precision_model_in_float32(tmp_path):
     # A model trained in bfloat16 continues on a machine without fast bfloat16: same variables, float32 layers.
     options = dict(take=128, verbose=0, export=False)
