@@ -446,6 +446,8 @@ class Run:
         }
         if self.settings.init_from:
             summary["init_from"] = self.settings.init_from
+        if self.settings.new_optimizer:
+            summary["new_optimizer"] = True
         atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
         return summary
 
@@ -586,7 +588,8 @@ def reproducing_command(folder):
     """The `kzoo train` command that trains the run in `folder` again, read from its summary.json and config.json:
     preset, data, epochs, precision, every `--set`, and the batch, take and seed where they differ from the
     defaults (a run resumed to more epochs, or continued with ``--init-from`` from a model trained with the same
-    settings, is reproduced by one command with the final number)."""
+    settings, is reproduced by one command with the final number; one continued with ``--new-optimizer`` is not,
+    and its command keeps ``--init-from MODEL --new-optimizer``)."""
     folder = pathlib.Path(folder)
     summary, config = _read_json(folder / "summary.json", None), _read_json(folder / "config.json", None)
     if summary is None or config is None:
@@ -600,6 +603,8 @@ def reproducing_command(folder):
     if summary.get("seed"):
         parts.append(f"--seed {summary['seed']}")
     parts += [f"--set {key}={value}" for key, value in (config.get("settings") or {}).items()]
+    if config.get("new_optimizer"):  # a continuation with a restarted optimizer: no single run trains it again
+        parts.append(f"--init-from {config['init_from']} --new-optimizer")
     return " ".join(parts + [f"--out {folder}"])
 
 

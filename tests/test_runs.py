@@ -198,6 +198,9 @@ def test_new_optimizer_continues_the_weights_of_a_model_saved_without_its_optimi
     assert float(continued.optimizer.learning_rate.numpy()) == pytest.approx(1e-2)
     assert not all(np.allclose(a, b) for a, b in zip(continued.get_weights(),
                                                      keras_weights(tmp_path / "first" / "model.keras")))
+    # Not the replay of one longer run, so the command that made it keeps the continuation.
+    assert moved["new_optimizer"] and training.reproducing_command(tmp_path / "moved").endswith(
+        f"--set optimizer.learning_rate=0.01 --init-from {tmp_path / 'bare'} --new-optimizer --out {tmp_path / 'moved'}")
     # A bare .keras file with nothing beside it that says how far it trained is refused.
     keras.models.load_model(tmp_path / "first" / "model.keras", compile=False).save(tmp_path / "lone.keras")
     with pytest.raises(ValueError, match="says how many steps it trained"):
