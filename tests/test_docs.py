@@ -146,6 +146,30 @@ def test_a_card_names_the_metrics_its_evaluation_holds():
     assert model_card.evaluated_metrics(with_prdc) == ["fid", "prdc", "classifier", "coverage", "diversity"]
 
 
+def test_a_card_of_a_continued_vae_with_a_new_prior_lists_every_command_in_order():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
+    model_card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_card)
+    train = "kzoo train --preset p --epochs 40 --init-from m --new-optimizer --out run"
+    prior = "kzoo prior --model run --out gmm --components 30 --seed 0"
+    summary = {"epochs": 40, "steps": 400, "wall_time_s": 900.0, "init_from": "m", "prior_fit": {
+        "latent_prior": {"kind": "mixture", "components": 30}, "train_command": train, "command": prior,
+        "images": 60000, "fit_s": 120.0}}
+    alone = model_card.prior_fit_facts(summary)
+    assert alone["command"] == f"{train} && {prior}"
+    assert alone["trained_as"].startswith(f"40 epochs (400 steps, 900 s) by `{train}`, then a 30-component")
+    earlier = {"command": "kzoo train --preset p --epochs 12 --out first && kzoo prior --model first --out x",
+               "epochs": 12, "steps": 120, "precision": "float32"}
+    chained = model_card.prior_fit_facts(summary, earlier)
+    # The earlier model's own training (not the prior it was shipped with), then this run, then this prior.
+    assert chained["command"] == f"kzoo train --preset p --epochs 12 --out first && {train} && {prior}"
+    assert chained["trained_as"].startswith(
+        "12 epochs (120 steps) in float32 by `kzoo train --preset p --epochs 12 --out first` (shipped as m), then "
+        f"continued with a new optimizer to 40 epochs (400 steps, 900 s in all) by `{train}`, then a 30-component "
+        "Gaussian mixture fitted to the codes of 60,000 training images in 120 s by")
+
+
 def _model_card_tool(monkeypatch, repo):
     import importlib.util
     spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")

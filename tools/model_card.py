@@ -187,6 +187,29 @@ def with_seeds(name, run_dirs):
     return kresults.write(REPO / "results", f"model_{name}", "model", protocol, result)
 
 
+def prior_fit_facts(summary, earlier=None):
+    """``command`` and ``trained_as`` of a model written by `kzoo prior` (`summary` its summary.json): the training
+    command, then the prior's. `earlier`: the results protocol of the shipped model the VAE was continued from
+    (``init_from``), whose first training command goes first."""
+    fit = summary["prior_fit"]
+    prior = fit["latent_prior"] or {"kind": "standard_normal"}
+    what = (f"a {prior['components']}-component Gaussian mixture" if prior["kind"] == "mixture" else
+            "a second stage" if prior["kind"] == "second_stage" else "N(0, I)")
+    command = f"{fit['train_command']} && {fit['command']}"
+    trained = (f"{summary['epochs']} epochs ({summary['steps']:,} steps, {summary['wall_time_s']:,.0f} s) "
+               f"by `{fit['train_command']}`")
+    if earlier is not None:
+        first_command = earlier["command"].split(" && ")[0]  # its own training, not the prior it was shipped with
+        how = " with a new optimizer" if "--new-optimizer" in fit["train_command"] else ""
+        command = f"{first_command} && {command}"
+        trained = (f"{earlier['epochs']} epochs ({earlier['steps']:,} steps) in {earlier['precision']} by "
+                   f"`{first_command}` (shipped as {summary['init_from']}), then continued{how} to "
+                   f"{summary['epochs']} epochs ({summary['steps']:,} steps, {summary['wall_time_s']:,.0f} s in all) "
+                   f"by `{fit['train_command']}`")
+    return {"command": command, "trained_as": f"{trained}, then {what} fitted to the codes of {fit['images']:,} "
+                                              f"training images in {fit['fit_s']:,.0f} s by `{fit['command']}`"}
+
+
 def evaluated_metrics(evaluation):
     """The `kzoo evaluate --metrics` an evaluation.json was made with, read from what it holds."""
     present = [("fid", "fid"), ("kid", "kid_mean"), ("prdc", "prdc"), ("classifier", "classifier_fid"),
@@ -250,15 +273,11 @@ def main(argv=None):
         facts["trained_as"] = (f"{first}continued from {source} to {summary['epochs']} epochs in "
                                f"{summary['precision']} by `{reproducing_command(run)} --init-from {source}`")
     if summary.get("prior_fit"):
-        # A trained VAE given a new latent prior by `kzoo prior`: made by two commands.
-        fit = summary["prior_fit"]
-        prior = fit["latent_prior"] or {"kind": "standard_normal"}
-        what = (f"a {prior['components']}-component Gaussian mixture" if prior["kind"] == "mixture" else
-                "a second stage" if prior["kind"] == "second_stage" else "N(0, I)")
-        facts["command"] = f"{fit['train_command']} && {fit['command']}"
-        facts["trained_as"] = (f"{summary['epochs']} epochs ({summary['steps']:,} steps, {summary['wall_time_s']:,.0f} s) "
-                               f"by `{fit['train_command']}`, then {what} fitted to the codes of {fit['images']:,} "
-                               f"training images in {fit['fit_s']:,.0f} s by `{fit['command']}`")
+        # A trained VAE given a new latent prior by `kzoo prior`: made by two commands (three if the VAE was itself
+        # continued from a shipped model).
+        before = REPO / "results" / f"model_{pathlib.Path(str(summary.get('init_from'))).name}.json"
+        earlier = json.loads(before.read_text())["protocol"] if summary.get("init_from") and before.exists() else None
+        facts.update(prior_fit_facts(summary, earlier))
     if args.target:
         facts["target"] = target_with_status(args.target, json.loads(evaluation.read_text())["fid"])
     print(model_result(args.name, facts, provenance=args.provenance).read_text())
