@@ -156,8 +156,14 @@ def main(argv=None):
         + (["--priors", args.priors] if args.priors != ",".join(PRIORS) else [])
         + (["--target", f"{args.target:g}"] if args.target is not None else [])
         + (["--save-own-evaluation"] if args.save_own_evaluation else []))
+    from kzoo.training import reproducing_command
+    # How the model was trained (a run folder knows; a continued model's command keeps its --init-from).
+    trained_by = reproducing_command(folder) if summary and (folder / "config.json").exists() else None
+    if trained_by and summary.get("init_from") and "--init-from" not in trained_by:
+        trained_by += f" (continued from {summary['init_from']} with --init-from)"
     protocol = results.protocol(
-        command=command, model=args.model, preset=summary.get("preset"), dataset=dataset, split="test",
+        command=command, model=args.model, training_command=trained_by, preset=summary.get("preset"),
+        dataset=dataset, split="test",
         num_generated=args.num_samples, num_real=args.num_samples, seeds=[args.seed], evaluation_seed=args.seed,
         mixture_fitted_on=f"{dataset} train ({len(train):,} images), posterior means",
         training_epochs=summary.get("epochs"), training_steps=summary.get("steps"),
