@@ -170,6 +170,25 @@ def test_a_card_of_a_continued_vae_with_a_new_prior_lists_every_command_in_order
         "Gaussian mixture fitted to the codes of 60,000 training images in 120 s by")
 
 
+def test_a_seed_run_of_a_continued_recipe_records_its_whole_chain_of_commands(tmp_path, monkeypatch):
+    model_card = _model_card_tool(monkeypatch, tmp_path)
+    first = _fake_run(tmp_path / "first", "vae_two_stage_fashion", 120, 30.0, {}, seed=1, batch_size=64)
+    (first / "config.json").write_text(json.dumps({"seed": 1}))
+    from kzoo.training import reproducing_command
+    first_command = reproducing_command(first)
+    assert first_command.startswith("kzoo train --preset vae_two_stage_fashion") and "--seed 1" in first_command
+    prior = "kzoo prior --model second --out third --components 30 --seed 1"
+    summary = {"epochs": 40, "steps": 400, "wall_time_s": 900.0, "init_from": str(first), "prior_fit": {
+        "latent_prior": {"kind": "mixture", "components": 30}, "train_command": "kzoo train ... --new-optimizer",
+        "command": prior, "images": 60000, "fit_s": 120.0}}
+    earlier = model_card.earlier_training(summary)
+    assert earlier["epochs"] == 2 and earlier["steps"] == 120 and earlier["run_folder"]
+    facts = model_card.prior_fit_facts(summary, earlier)
+    assert facts["command"] == f"{first_command} && kzoo train ... --new-optimizer && {prior}"
+    assert f"(into {first}), then continued with a new optimizer to 40 epochs" in facts["trained_as"]
+    assert model_card.earlier_training({"epochs": 40}) is None
+
+
 def _model_card_tool(monkeypatch, repo):
     import importlib.util
     spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")

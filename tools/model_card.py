@@ -164,7 +164,9 @@ def with_seeds(name, run_dirs):
     for folder in map(pathlib.Path, run_dirs):
         summary = json.loads((folder / "summary.json").read_text())
         evaluation = json.loads((folder / "evaluation.json").read_text())
-        command = reproducing_command(folder)
+        # A model given its prior by `kzoo prior` (after a continued run, maybe) was made by a chain of commands.
+        command = (prior_fit_facts(summary, earlier_training(summary))["command"] if summary.get("prior_fit") else
+                   reproducing_command(folder))
         problems = [f"{what} is {mine!r}, the shipped model's {theirs!r}" for what, mine, theirs in (
             ("the preset", summary["preset"], preset), ("the number of epochs", summary["epochs"], protocol["epochs"]),
             ("the precision", summary["precision"], protocol["precision"]),
@@ -187,10 +189,28 @@ def with_seeds(name, run_dirs):
     return kresults.write(REPO / "results", f"model_{name}", "model", protocol, result)
 
 
+def earlier_training(summary):
+    """What the model a run was continued from (``init_from``) was trained by: a shipped model's results protocol,
+    or a run folder's command, epochs, steps and precision; None when the run was not continued or neither is
+    found."""
+    source = summary.get("init_from")
+    if not source:
+        return None
+    shipped = REPO / "results" / f"model_{pathlib.Path(str(source)).name}.json"
+    folder = pathlib.Path(source)
+    if (folder / "summary.json").exists() and (folder / "config.json").exists():
+        from kzoo.training import reproducing_command
+        first = json.loads((folder / "summary.json").read_text())
+        return {"command": reproducing_command(folder), "epochs": first["epochs"], "steps": first["steps"],
+                "precision": first["precision"], "run_folder": True}
+    return json.loads(shipped.read_text())["protocol"] if shipped.exists() else None
+
+
 def prior_fit_facts(summary, earlier=None):
     """``command`` and ``trained_as`` of a model written by `kzoo prior` (`summary` its summary.json): the training
-    command, then the prior's. `earlier`: the results protocol of the shipped model the VAE was continued from
-    (``init_from``), whose first training command goes first."""
+    command, then the prior's. `earlier`: how the model the VAE was continued from (``init_from``) was trained
+    (`earlier_training`: a shipped model's results protocol or a run folder's facts); its first training command
+    goes first."""
     fit = summary["prior_fit"]
     prior = fit["latent_prior"] or {"kind": "standard_normal"}
     what = (f"a {prior['components']}-component Gaussian mixture" if prior["kind"] == "mixture" else
@@ -203,7 +223,8 @@ def prior_fit_facts(summary, earlier=None):
         how = " with a new optimizer" if "--new-optimizer" in fit["train_command"] else ""
         command = f"{first_command} && {command}"
         trained = (f"{earlier['epochs']} epochs ({earlier['steps']:,} steps) in {earlier['precision']} by "
-                   f"`{first_command}` (shipped as {summary['init_from']}), then continued{how} to "
+                   f"`{first_command}` ({'into' if earlier.get('run_folder') else 'shipped as'} {summary['init_from']}), "
+                   f"then continued{how} to "
                    f"{summary['epochs']} epochs ({summary['steps']:,} steps, {summary['wall_time_s']:,.0f} s in all) "
                    f"by `{fit['train_command']}`")
     return {"command": command, "trained_as": f"{trained}, then {what} fitted to the codes of {fit['images']:,} "
@@ -275,9 +296,7 @@ def main(argv=None):
     if summary.get("prior_fit"):
         # A trained VAE given a new latent prior by `kzoo prior`: made by two commands (three if the VAE was itself
         # continued from a shipped model).
-        before = REPO / "results" / f"model_{pathlib.Path(str(summary.get('init_from'))).name}.json"
-        earlier = json.loads(before.read_text())["protocol"] if summary.get("init_from") and before.exists() else None
-        facts.update(prior_fit_facts(summary, earlier))
+        facts.update(prior_fit_facts(summary, earlier_training(summary)))
     if args.target:
         facts["target"] = target_with_status(args.target, json.loads(evaluation.read_text())["fid"])
     print(model_result(args.name, facts, provenance=args.provenance).read_text())
