@@ -268,8 +268,7 @@ class Run:
                 raise ValueError(f"--init-from {init_from}: neither its optimizer, nor a summary.json or results "
                                  f"file beside {path}, says how many steps it trained, which the continued run's "
                                  "data stream and epochs count from. Give its run folder or a shipped model's name.")
-            with self.strategy.scope(), dtype_policy(self.precision):
-                fresh.set_weights(model.get_weights())
+            fresh.set_weights(model.get_weights())
             model = fresh
         elif step == 0:
             raise ValueError(f"--init-from {init_from}: {path} holds no optimizer state (step 0), so its training "

@@ -202,7 +202,7 @@ def earlier_training(summary):
         from kzoo.training import reproducing_command
         first = json.loads((folder / "summary.json").read_text())
         return {"command": reproducing_command(folder), "epochs": first["epochs"], "steps": first["steps"],
-                "precision": first["precision"], "run_folder": True}
+                "precision": first["precision"], "wall_time_s": first["wall_time_s"], "run_folder": True}
     return json.loads(shipped.read_text())["protocol"] if shipped.exists() else None
 
 
@@ -284,15 +284,13 @@ def main(argv=None):
              "final": summary["final"]}
     if summary.get("init_from"):
         # Trained in two parts (the second with --init-from); the command above trains it in one.
-        source = summary["init_from"]
-        before = REPO / "results" / f"model_{pathlib.Path(source).name}.json"
-        first = ""
-        if before.exists():
-            p = json.loads(before.read_text())["protocol"]
-            first = (f"{p['epochs']} epochs ({p['steps']:,} steps) in {p['precision']} by `{p['command']}` "
-                     f"({p['wall_time_s']:,.0f} s), then ")
+        source, p = summary["init_from"], earlier_training(summary)
+        first = (f"{p['epochs']} epochs ({p['steps']:,} steps) in {p['precision']} by `{p['command']}` "
+                 f"({p['wall_time_s']:,.0f} s), then ") if p else ""
+        continued = reproducing_command(run)  # a --new-optimizer run's command names its source already
+        continued = continued if "--init-from" in continued else f"{continued} --init-from {source}"
         facts["trained_as"] = (f"{first}continued from {source} to {summary['epochs']} epochs in "
-                               f"{summary['precision']} by `{reproducing_command(run)} --init-from {source}`")
+                               f"{summary['precision']} by `{continued}`")
     if summary.get("prior_fit"):
         # A trained VAE given a new latent prior by `kzoo prior`: made by two commands (three if the VAE was itself
         # continued from a shipped model).
