@@ -18,6 +18,7 @@ def _train(args):
                              deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
                              tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
                              fid_real=args.fid_real, init_from=args.init_from, new_optimizer=args.new_optimizer,
+                             fit_prior=not args.no_prior,
                              settings=args.set)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
@@ -222,6 +223,9 @@ def build_parser():
     train.add_argument("--sync-batch-norm", action="store_true", help="batch-norm statistics over the global batch")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard")
     train.add_argument("--no-export", action="store_true", help="skip the SavedModel export at the end")
+    train.add_argument("--no-prior", action="store_true",
+                       help="leave the preset's latent prior (mixture, second stage) unfitted at the end: for a "
+                            "model whose prior `kzoo prior` fits later, or that a later run continues")
     train.add_argument("--fid-samples", type=int, help="at the end, reference FID of N generated images against "
                                                       "real ones (--fid-real), and OUT/report.md")
     train.add_argument("--fid-real", type=int, default=10000, help="real images for --fid-samples (default 10000)")

@@ -108,6 +108,10 @@ class RunSettings:
         model whose prior was fitted by `kzoo prior`), or to continue with other optimizer settings (``--set
         optimizer.learning_rate=...``). The step count (data stream, epochs) goes on from the model's trained
         steps, read from its run's ``summary.json`` or its results file; the run is a continuation, not a replay.
+    fit_prior: at the end, fit the preset's latent prior (a mixture or a second stage) to the training codes, as
+        the preset says. False (``--no-prior``) leaves the model with N(0, I), for a model whose prior is fitted
+        later by `kzoo prior` (or that is continued by a later run, which drops a fitted prior anyway); the
+        weights are the same either way.
     """
 
     take: int | None = None
@@ -126,6 +130,7 @@ class RunSettings:
     fid_real: int = 10000
     init_from: str | None = None
     new_optimizer: bool = False
+    fit_prior: bool = True
 
     def __post_init__(self):
         from kzoo.config import PRECISIONS, STRATEGIES
@@ -410,7 +415,8 @@ class Run:
                    "stability": "stability.md"}
         examples, example_labels = _first_images(preset["dataset"], preset["pixel_range"], 16, take)
         example_labels = example_labels if self.conditional else None
-        if preset.get("latent_prior") and getattr(model, "latent_prior", None) is None:
+        prior_skipped = bool(preset.get("latent_prior")) and not self.settings.fit_prior
+        if preset.get("latent_prior") and getattr(model, "latent_prior", None) is None and not prior_skipped:
             _fit_latent_prior(model, preset, take, seed)
             # The epoch grids decoded N(0, I) codes; this one shows the same noise through the fitted prior.
             z = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype(np.float32)
@@ -447,6 +453,8 @@ class Run:
             summary["init_from"] = self.settings.init_from
         if self.settings.new_optimizer:
             summary["new_optimizer"] = True
+        if prior_skipped:  # the preset's latent prior was left for `kzoo prior`: the model samples N(0, I)
+            summary["prior_skipped"] = True
         atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
         return summary
 
@@ -604,6 +612,8 @@ def reproducing_command(folder):
     parts += [f"--set {key}={value}" for key, value in (config.get("settings") or {}).items()]
     if config.get("new_optimizer"):  # a continuation with a restarted optimizer: no single run trains it again
         parts.append(f"--init-from {config['init_from']} --new-optimizer")
+    if summary.get("prior_skipped"):
+        parts.append("--no-prior")
     return " ".join(parts + [f"--out {folder}"])
 
 

@@ -301,3 +301,20 @@ def test_init_from_continues_a_vae_with_a_fitted_prior_and_fits_the_prior_again(
     model = keras.models.load_model(tmp_path / "continued" / "model.keras")
     assert continued["steps"] == 2 and type(model.latent_prior).__name__ == "GaussianMixturePrior"
     assert not np.allclose(np.asarray(model.latent_prior.means), np.asarray(first.latent_prior.means))
+
+
+def test_no_prior_leaves_the_presets_prior_unfitted_and_the_weights_the_same(tmp_path):
+    # Fitting the prior comes after training: without it the weights are the same, the model samples N(0, I), and
+    # the run's command says --no-prior so that it is reproduced as it was.
+    options = dict(take=128, verbose=0, export=False, settings=["latent_prior.components=2", "model.latent_dim=2"])
+    with_prior = training.train("vae_conv_gmm_mnist", tmp_path / "with", epochs=1, **options)
+    without = training.train("vae_conv_gmm_mnist", tmp_path / "without", epochs=1, fit_prior=False, **options)
+    fitted = keras.models.load_model(tmp_path / "with" / "model.keras")
+    bare = keras.models.load_model(tmp_path / "without" / "model.keras")
+    assert type(fitted.latent_prior).__name__ == "GaussianMixturePrior" and bare.latent_prior is None
+    for network in ("encoder", "decoder"):
+        for a, b in zip(getattr(fitted, network).get_weights(), getattr(bare, network).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert without["prior_skipped"] and "prior_skipped" not in with_prior
+    assert training.reproducing_command(tmp_path / "without").endswith(f"--no-prior --out {tmp_path / 'without'}")
+    assert "--no-prior" not in training.reproducing_command(tmp_path / "with")
