@@ -1,6 +1,7 @@
 """Plain reference implementations, written the way the keras.io examples write them, for the throughput
-benchmark: the DCGAN of `dcgan_overriding_train_step.py`, the WGAN-GP of `wgan_gp.py` and the VAE of `vae.py`
-(Keras 3 versions), on the same networks kzoo uses so that only the training machinery differs.
+benchmark: the DCGAN of `dcgan_overriding_train_step.py`, the WGAN-GP of `wgan_gp.py`, the VAE of `vae.py` and the
+training step and sampling loop of `ddim.py` (Keras 3 versions), on the same networks kzoo uses so that only the
+training machinery differs.
 
 As in those examples: default `compile()` (so Keras' "auto" XLA setting), float32, noise from a `SeedGenerator`
 inside `train_step`, and data fed the way each example feeds it (a shuffled, batched `tf.data` pipeline of
@@ -153,6 +154,40 @@ class KerasIoVAE(keras.Model):
         self.total_loss_tracker.update_state(total_loss)
         self.reconstruction_loss_tracker.update_state(reconstruction_loss)
         self.kl_loss_tracker.update_state(kl_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+class KerasIoDiffusion(keras.Model):
+    """keras.io `ddim.py`'s training step: noise and diffusion times drawn in `train_step`, the noisy images, the
+    network's noise prediction and its loss, then the averaged network updated by a Python loop of `assign`s. The
+    schedule and loss are kzoo's (discrete timesteps of `alpha_bars`, mean squared error on the noise; keras.io uses
+    continuous times and the mean absolute error), so both do the same arithmetic and only the machinery differs."""
+
+    def __init__(self, network, averaged_network, alpha_bars, ema=0.999, **kwargs):
+        super().__init__(**kwargs)
+        self.network, self.averaged_network, self.ema = network, averaged_network, ema
+        self.alpha_bars = tf.constant(alpha_bars, tf.float32)
+        self.seed_generator = keras.random.SeedGenerator(0)
+        self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
+
+    @property
+    def metrics(self):
+        return [self.noise_loss_tracker]
+
+    def train_step(self, images):
+        batch = ops.shape(images)[0]
+        noises = keras.random.normal(ops.shape(images), seed=self.seed_generator)
+        timesteps = keras.random.randint((batch,), 0, len(self.alpha_bars), seed=self.seed_generator)
+        alpha_bar = ops.reshape(ops.take(self.alpha_bars, timesteps), (-1, 1, 1, 1))
+        noisy_images = ops.sqrt(alpha_bar) * images + ops.sqrt(1.0 - alpha_bar) * noises
+        with tf.GradientTape() as tape:
+            pred_noises = self.network([noisy_images, ops.cast(timesteps, "float32")], training=True)
+            noise_loss = ops.mean(ops.square(noises - pred_noises))
+        gradients = tape.gradient(noise_loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
+        self.noise_loss_tracker.update_state(noise_loss)
+        for weight, ema_weight in zip(self.network.weights, self.averaged_network.weights):
+            ema_weight.assign(self.ema * ema_weight + (1 - self.ema) * weight)
         return {m.name: m.result() for m in self.metrics}
 
 

@@ -2,7 +2,8 @@
 
     python benchmarks/training_throughput.py [--rounds 12]
 
-For each model (28x28 DCGAN, WGAN-GP, conv VAE on Fashion-MNIST) both implementations are built in one process:
+For each model (28x28 DCGAN, WGAN-GP, conv VAE and, with `--models diffusion`, the `ddim_fashion` U-Net on
+Fashion-MNIST) both implementations are built in one process:
 kzoo (`presets.build_model` + `datasets.training_stream` + `fit` at the default precision, exactly what
 `kzoo train` runs) and the reference (`benchmarks/reference_keras_io.py`, float32). After a warm-up, they train
 in alternating bursts of `--steps` steps for `--rounds` rounds, so the machine's ups and downs (large on a
@@ -10,7 +11,7 @@ shared 2-core VM) hit both alike; throughput is the images of all bursts over th
 is shown by the ratios of single rounds. Images/s counts the real images the critic or encoder sees (WGAN-GP:
 n_critic x batch per generator step, for both). Peak memory (resident set) is measured separately, each
 implementation alone in a fresh process. `--variant` measures other kzoo settings (precision).
-Writes benchmarks/results/training_throughput.json and prints a Markdown table.
+Writes results/NAME.json (`--name`, default benchmark_training_throughput) and prints a Markdown table.
 """
 
 import argparse
@@ -22,9 +23,10 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-MODELS = {"dcgan": "dcgan_fashion", "wgan_gp": "wgan_gp_fashion", "vae": "vae_conv_fashion"}
+MODELS = {"dcgan": "dcgan_fashion", "wgan_gp": "wgan_gp_fashion", "vae": "vae_conv_fashion",
+          "diffusion": "ddim_fashion"}
 # Steps per burst: about one second each, so the per-`fit` set-up (both implementations have one) stays small.
-BURST_STEPS = {"dcgan": 8, "wgan_gp": 3, "vae": 40}
+BURST_STEPS = {"dcgan": 8, "wgan_gp": 3, "vae": 40, "diffusion": 1}
 
 
 def build_reference(model_name, preset):
@@ -44,6 +46,18 @@ def build_reference(model_name, preset):
         model = ref.KerasIoVAE(encoder, decoder)
         model.compile(optimizer=keras.optimizers.Adam())
         data = images.astype("float32") / 255.0
+        return model, lambda steps: model.fit(data[: steps * batch], batch_size=batch, epochs=1, verbose=0), batch
+    if model_name == "diffusion":
+        from kzoo.models import schedules
+        from kzoo.networks import build_diffusion_network
+        settings = preset["model"]
+        network, averaged = (build_diffusion_network(settings["design"], (28, 28, 1)) for _ in range(2))
+        averaged.set_weights(network.get_weights())
+        schedule = schedules.get(settings["schedule"], timesteps=settings["timesteps"])
+        model = ref.KerasIoDiffusion(network, averaged, np.asarray(schedule.alpha_bars()),
+                                     ema=settings["ema"])
+        model.compile(optimizer=presets.make_optimizer(preset["optimizer"]))
+        data = (images.astype("float32")[..., None] - 127.5) / 127.5
         return model, lambda steps: model.fit(data[: steps * batch], batch_size=batch, epochs=1, verbose=0), batch
     generator, discriminator = build_gan_networks("dcgan28", 100, (28, 28, 1), **preset["model"]["discriminator"])
     data = (images.astype("float32") - 127.5) / 127.5
@@ -135,6 +149,7 @@ def main(argv=None):
     parser.add_argument("--memory-worker", nargs=2, metavar=("MODEL", "IMPLEMENTATION"))
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", default=str(HERE.parent / "results"), help="folder of the result file")
+    parser.add_argument("--name", default="benchmark_training_throughput", help="name of the result file")
     args = parser.parse_args(argv)
     variant = json.loads(args.variant)
     if args.memory_worker:
@@ -157,6 +172,10 @@ def main(argv=None):
         if not args.no_memory:
             row["kzoo_peak_rss_mib"] = peak_memory(model_name, "kzoo", variant)
             row["reference_peak_rss_mib"] = peak_memory(model_name, "reference", variant)
+        if model_name == "diffusion":  # what an epoch of the preset costs at this rate
+            from kzoo import datasets, presets
+            row["epoch_images"] = len(datasets.load_arrays("fashion_mnist", "train").images)
+            row["preset_epochs"] = presets.get(MODELS[model_name])["epochs"]
         results["models"][model_name] = row
         print(model_name, json.dumps(row), flush=True)
         rows.append(f"| {model_name} | {row['kzoo_images_per_s']} | {row['reference_images_per_s']} | "
@@ -164,7 +183,7 @@ def main(argv=None):
                     f"{row.get('kzoo_peak_rss_mib', '')} | {row.get('reference_peak_rss_mib', '')} |")
     print("\n".join(rows))
     from kzoo import results as kresults
-    kresults.write(args.out, "benchmark_training_throughput", "benchmark", kresults.protocol(
+    kresults.write(args.out, args.name, "benchmark", kresults.protocol(
         command=results["command"], dataset="fashion_mnist", precision=results["kzoo_precision"]
         + " (kzoo), float32 (reference)", rounds=args.rounds), results)
 

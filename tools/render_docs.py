@@ -282,6 +282,23 @@ def training_throughput() -> str:
                            "reference peak memory"], rows)
 
 
+def diffusion_training() -> str:
+    """The diffusion U-Net's training throughput against the keras.io-style step, and what it means for an epoch."""
+    record = load("benchmark_training_throughput_diffusion")
+    r, p = record["results"], record["protocol"]
+    v = r["models"]["diffusion"]
+    epoch_s = v["epoch_images"] / v["kzoo_images_per_s"]
+    rows = [["`ddim_fashion` (unet28, batch 128)", f"{v['kzoo_images_per_s']:,.1f}", f"{v['reference_images_per_s']:,.1f}",
+             f"{v['ratio']:.2f}", " / ".join(f"{q:.2f}" for q in v["round_ratio_quartiles"]),
+             f"{v['kzoo_peak_rss_mib']:,.0f} MiB", f"{v['reference_peak_rss_mib']:,.0f} MiB",
+             f"{epoch_s / 60:,.0f} min", f"{epoch_s * v['preset_epochs'] / 3600:,.1f} h"]]
+    table = markdown_table(["model", f"kzoo ({r['kzoo_precision']}) images/s", "reference (float32) images/s",
+                            "ratio", "ratio of single rounds, quartiles", "kzoo peak memory", "reference peak memory",
+                            f"kzoo epoch of {v['epoch_images']:,} images", f"the preset's {v['preset_epochs']} epochs"], rows)
+    return table + f"\n{p['rounds']} alternating rounds of one step each; `{p['command']}` (commit " \
+                   f"{str(p.get('git_commit'))[:7]}).\n"
+
+
 def card(name) -> str:
     """The measured facts of one shipped model, for its card."""
     m = load(f"model_{name}")
@@ -365,7 +382,7 @@ def evaluation(name) -> str:
     return markdown_table(columns, [row]) + f"\n`{p['command']}`\n"
 
 
-RENDERERS = {"evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
+RENDERERS = {"diffusion_training": diffusion_training, "evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "frontier": frontier, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
