@@ -57,7 +57,7 @@ def build_reference(model_name, preset):
         model = ref.KerasIoDiffusion(network, averaged, np.asarray(schedule.alpha_bars()),
                                      ema=settings["ema"])
         model.compile(optimizer=presets.make_optimizer(preset["optimizer"]))
-        data = (images.astype("float32")[..., None] - 127.5) / 127.5
+        data = (images.astype("float32") - 127.5) / 127.5
         return model, lambda steps: model.fit(data[: steps * batch], batch_size=batch, epochs=1, verbose=0), batch
     generator, discriminator = build_gan_networks("dcgan28", 100, (28, 28, 1), **preset["model"]["discriminator"])
     data = (images.astype("float32") - 127.5) / 127.5
