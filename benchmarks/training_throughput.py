@@ -17,6 +17,7 @@ Writes results/NAME.json (`--name`, default benchmark_training_throughput) and p
 import argparse
 import json
 import pathlib
+import shlex
 import statistics
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def main(argv=None):
     results = {"tensorflow": tf.__version__, "keras": keras.__version__, "rounds": args.rounds, "steps": args.steps,
                "variant": variant, "kzoo_precision": distribute.resolve_precision(
                    variant.get("precision", DEFAULT_PRECISION)),
-               "command": " ".join(["python benchmarks/training_throughput.py"] + (argv or sys.argv[1:])),
+               "command": shlex.join(["python", "benchmarks/training_throughput.py"] + (argv or sys.argv[1:])),
                "models": {}}
     rows = ["| model | kzoo images/s | reference images/s | ratio | ratio of single rounds (quartiles) | "
             "kzoo peak MiB | reference peak MiB |", "|---|---|---|---|---|---|---|"]

@@ -269,14 +269,19 @@ def inception_throughput() -> str:
                     f"{check['fid_mixed_bfloat16']:.2f} in mixed bfloat16 ({check['relative_difference']:.1%} apart).\n")
 
 
+def _throughput_cells(v, rate):
+    """Images/s of kzoo and the reference (formatted by `rate`), their ratio, the single rounds' ratio quartiles and
+    both peak memories: one row of `benchmarks/training_throughput.py`."""
+    return [rate.format(v["kzoo_images_per_s"]), rate.format(v["reference_images_per_s"]), f"{v['ratio']:.2f}",
+            " / ".join(f"{q:.2f}" for q in v["round_ratio_quartiles"]), f"{v['kzoo_peak_rss_mib']:,.0f} MiB",
+            f"{v['reference_peak_rss_mib']:,.0f} MiB"]
+
+
 def training_throughput() -> str:
     r = load("benchmark_training_throughput")["results"]
     names = {"dcgan": "DCGAN (`dcgan_fashion`, batch 128)", "wgan_gp": "WGAN-GP (`wgan_gp_fashion`, 5 x 64 per step)",
              "vae": "conv VAE (`vae_conv_fashion`, batch 128)"}
-    rows = [[names.get(k, k), f"{v['kzoo_images_per_s']:,.0f}", f"{v['reference_images_per_s']:,.0f}",
-             f"{v['ratio']:.2f}", " / ".join(f"{q:.2f}" for q in v["round_ratio_quartiles"]),
-             f"{v['kzoo_peak_rss_mib']:,.0f} MiB", f"{v['reference_peak_rss_mib']:,.0f} MiB"]
-            for k, v in r["models"].items()]
+    rows = [[names.get(k, k), *_throughput_cells(v, "{:,.0f}")] for k, v in r["models"].items()]
     return markdown_table(["model", f"kzoo ({r['kzoo_precision']}) images/s", "reference (float32) images/s",
                            "ratio", "ratio of single rounds, quartiles", "kzoo peak memory",
                            "reference peak memory"], rows)
@@ -293,10 +298,8 @@ def diffusion_training() -> str:
         r, p = record["results"], record["protocol"]
         v = r["models"]["diffusion"]
         epoch_s = v["epoch_images"] / v["kzoo_images_per_s"]
-        rows.append([r["kzoo_precision"], f"{v['kzoo_images_per_s']:,.1f}", f"{v['reference_images_per_s']:,.1f}",
-                     f"{v['ratio']:.2f}", " / ".join(f"{q:.2f}" for q in v["round_ratio_quartiles"]),
-                     f"{v['kzoo_peak_rss_mib']:,.0f} MiB", f"{v['reference_peak_rss_mib']:,.0f} MiB",
-                     f"{epoch_s / 60:,.1f} min", f"{epoch_s * v['preset_epochs'] / 3600:,.1f} h"])
+        rows.append([r["kzoo_precision"], *_throughput_cells(v, "{:,.1f}"), f"{epoch_s / 60:,.1f} min",
+                     f"{epoch_s * v['preset_epochs'] / 3600:,.1f} h"])
         notes.append(f"`{p['command']}` ({p['rounds']} alternating rounds, commit {str(p.get('git_commit'))[:7]})")
     table = markdown_table(["kzoo precision", "kzoo images/s", "reference (float32) images/s", "ratio",
                             "ratio of single rounds, quartiles", "kzoo peak memory", "reference peak memory",
