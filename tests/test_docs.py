@@ -424,3 +424,73 @@ def test_a_shipped_models_upper_bound_target_gets_its_status_appended():
     # wording that already says how it stands, or that is no bound, is kept
     assert model_card.target_with_status("<= 25: met", 30.0) == "<= 25: met"
     assert model_card.target_with_status("class fidelity >= 98%", 5.0) == "class fidelity >= 98%"
+
+
+def _seed_run_tool():
+    spec = importlib.util.spec_from_file_location("seed_run", REPO / "tools" / "seed_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _recipe_key(argv):
+    """What makes a step the same recipe: the command, preset, epochs, --set settings, prior components and
+    whether it continues a model with a new optimizer (not the seed, folders or the preset's own dataset)."""
+    def value(flag):
+        return argv[argv.index(flag) + 1] if flag in argv else None
+    return (argv[1], value("--preset"), value("--epochs"), value("--components"),
+            sorted(argv[i + 1] for i, a in enumerate(argv) if a == "--set"),
+            "--init-from" in argv, "--new-optimizer" in argv)
+
+
+@pytest.mark.parametrize("name", sorted(_seed_run_tool().RECIPES))
+def test_a_seed_recipe_is_the_shipped_models_chain_of_commands(name):
+    import shlex
+    seed_run = _seed_run_tool()
+    protocol = json.loads((REPO / "results" / f"model_{name}.json").read_text())["protocol"]
+    # A continued model's card quotes each command in order in `trained_as`; a single run's is its command.
+    shipped = (re.findall(r"`(kzoo [^`]+)`", protocol["trained_as"]) if protocol.get("trained_as")
+               else protocol["command"].split(" && "))
+    planned = seed_run.steps(name, 7, "somewhere")
+    training, evaluation = planned[:-1], planned[-1]
+    assert [_recipe_key(argv) for _, argv in training] == [_recipe_key(shlex.split(c)) for c in shipped]
+    assert all(argv[argv.index("--seed") + 1] == "7" for _, argv in training if argv[1] == "train")
+    # Precision is pinned: the last training step's is the shipped model's, an earlier step's the one its card names.
+    trains = [argv for _, argv in training if argv[1] == "train"]
+    assert trains[-1][trains[-1].index("--precision") + 1] == protocol["precision"]
+    for argv in trains[:-1]:
+        precision, epochs = argv[argv.index("--precision") + 1], argv[argv.index("--epochs") + 1]
+        assert re.search(rf"in {precision} by `kzoo train [^`]*--epochs {epochs} ", protocol["trained_as"])
+    # Each step reads the folder the step before wrote; the evaluation is the shipped one on the final folder.
+    for (before, _), (_, argv) in zip(training, training[1:]):
+        assert before in argv
+    expected = shlex.split(protocol["evaluation_command"])
+    expected[expected.index("--model") + 1] = training[-1][0]
+    assert evaluation == (training[-1][0], expected)
+
+
+def test_seed_run_refuses_a_recorded_seed_before_training_anything(capsys):
+    seed_run = _seed_run_tool()
+    with pytest.raises(SystemExit, match="seed 1 of vae_conv_gmm_mnist_e40 is already recorded"):
+        seed_run.main(["vae_conv_gmm_mnist_e40", "1", "--runs", "nowhere"])
+    with pytest.raises(SystemExit, match="no recipe for 'dcgan_rgb64'"):
+        seed_run.steps("dcgan_rgb64", 1)
+
+
+def test_a_seed_run_continued_from_a_run_folder_records_both_commands(tmp_path, monkeypatch):
+    model_card = _model_card_tool(monkeypatch, tmp_path)
+    _shipped_copy(tmp_path, "dcgan_fashion")
+    first = _fake_run(tmp_path / "first", "dcgan_fashion", 4680, 30.0, {}, seed=1)
+    (first / "config.json").write_text(json.dumps({"seed": 1, "settings": {}}))
+    second = _fake_run(tmp_path / "second", "dcgan_fashion", 9360, 21.0, {"precision": 0.5, "recall": 0.4}, seed=1)
+    summary = json.loads((second / "summary.json").read_text())
+    (second / "summary.json").write_text(json.dumps({**summary, "epochs": 20, "init_from": str(first)}))
+    (second / "config.json").write_text(json.dumps({"seed": 1, "settings": {}, "init_from": str(first)}))
+    from kzoo.training import reproducing_command
+    model_card.with_seeds("dcgan_fashion", [second])
+    run = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]["seed_runs"][1]
+    # The continuation as it ran: from the first run's folder (the first run's precision may differ from its own).
+    continued = reproducing_command(second).replace(" --out ", f" --init-from {first} --out ")
+    assert run["command"] == f"{reproducing_command(first)} && {continued}"
+    assert run["command"].startswith("kzoo train --preset dcgan_fashion") and run["command"].count("--seed 1") == 2
+    assert f"--init-from {first}" in run["command"]

@@ -164,9 +164,16 @@ def with_seeds(name, run_dirs):
     for folder in map(pathlib.Path, run_dirs):
         summary = json.loads((folder / "summary.json").read_text())
         evaluation = json.loads((folder / "evaluation.json").read_text())
-        # A model given its prior by `kzoo prior` (after a continued run, maybe) was made by a chain of commands.
-        command = (prior_fit_facts(summary, earlier_training(summary))["command"] if summary.get("prior_fit") else
-                   reproducing_command(folder))
+        # A model given its prior by `kzoo prior`, or continued from another run, was made by a chain of commands.
+        earlier = earlier_training(summary)
+        if summary.get("prior_fit"):
+            command = prior_fit_facts(summary, earlier)["command"]
+        else:
+            command = reproducing_command(folder)
+            if earlier is not None:  # the continuation as it ran (a one-command form would hide a precision change)
+                if "--init-from" not in command:
+                    command = command.replace(" --out ", f" --init-from {summary['init_from']} --out ", 1)
+                command = f"{earlier['command'].split(' && ')[0]} && {command}"
         problems = [f"{what} is {mine!r}, the shipped model's {theirs!r}" for what, mine, theirs in (
             ("the preset", summary["preset"], preset), ("the number of epochs", summary["epochs"], protocol["epochs"]),
             ("the precision", summary["precision"], protocol["precision"]),
