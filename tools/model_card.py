@@ -140,6 +140,19 @@ def seed_statistics(runs):
             "fid_std": statistics.stdev(fids) if len(fids) > 1 else 0.0}
 
 
+def recorded_runs(record):
+    """The seed runs a results/model_NAME.json record holds: its ``seed_runs``, or the shipped run alone."""
+    import re
+    protocol, result = record["protocol"], record["results"]
+    # The shipped run's training seed is in its command (`kzoo train` leaves out the default 0); the protocol's
+    # `seeds` are the evaluation's.
+    trained_seed = re.search(r"--seed (\d+)", protocol["command"])
+    return result.get("seed_runs") or [{
+        "seed": int(trained_seed.group(1)) if trained_seed else 0, "shipped": True, "fid": result["fid"], "precision": result.get("precision"),
+        "recall": result.get("recall"), "wall_time_s": protocol.get("wall_time_s"), "steps": protocol.get("steps"),
+        "command": protocol["command"]}]
+
+
 def with_seeds(name, run_dirs):
     """Add runs of the shipped model's recipe with other seeds to results/model_NAME.json (see the module's
     docstring). Each run must be the shipped model's preset, epochs, precision and `--set` settings with a seed
@@ -154,13 +167,7 @@ def with_seeds(name, run_dirs):
     protocol, result = record["protocol"], record["results"]
     preset = re.search(r"--preset (\S+)", protocol["command"]).group(1)
     settings = sorted(re.findall(r"--set (\S+)", protocol["command"]))
-    # The shipped run's training seed is in its command (`kzoo train` leaves out the default 0); the protocol's
-    # `seeds` are the evaluation's.
-    trained_seed = re.search(r"--seed (\d+)", protocol["command"])
-    runs = result.get("seed_runs") or [{
-        "seed": int(trained_seed.group(1)) if trained_seed else 0, "shipped": True, "fid": result["fid"], "precision": result.get("precision"),
-        "recall": result.get("recall"), "wall_time_s": protocol.get("wall_time_s"), "steps": protocol.get("steps"),
-        "command": protocol["command"]}]
+    runs = recorded_runs(record)
     for folder in map(pathlib.Path, run_dirs):
         summary = json.loads((folder / "summary.json").read_text())
         evaluation = json.loads((folder / "evaluation.json").read_text())

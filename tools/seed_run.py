@@ -14,9 +14,9 @@ prior anyway.
 """
 
 import argparse
+import importlib.util
 import json
 import pathlib
-import re
 import shlex
 import subprocess
 import sys
@@ -74,6 +74,14 @@ def steps(name, seed, runs="runs/seeds"):
     return planned
 
 
+def _model_card():
+    """tools/model_card.py, which records the seed runs (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def done(folder, argv):
     """Whether a step has finished: its folder holds summary.json (training, prior) or evaluation.json."""
     return (pathlib.Path(folder) / ("evaluation.json" if argv[1] == "evaluate" else "summary.json")).exists()
@@ -86,17 +94,15 @@ def main(argv=None):
     parser.add_argument("--runs", default="runs/seeds", help="where the seed's run folders go")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)
-    recorded = json.loads((REPO / "results" / f"model_{args.name}.json").read_text())["results"]
-    if args.seed in [run["seed"] for run in recorded.get("seed_runs", [])] or (
-            not recorded.get("seed_runs") and args.seed == 0):
+    record = json.loads((REPO / "results" / f"model_{args.name}.json").read_text())
+    if args.seed in [run["seed"] for run in _model_card().recorded_runs(record)]:
         raise SystemExit(f"seed_run: seed {args.seed} of {args.name} is already recorded in "
                          f"results/model_{args.name}.json; choose another seed")
-    kzoo = pathlib.Path(sys.executable).with_name("kzoo")
     for folder, command in steps(args.name, args.seed, args.runs):
         print(("[done] " if done(folder, command) else "") + shlex.join(command), flush=True)
         if args.dry_run or done(folder, command):
             continue
-        subprocess.run([str(kzoo), *command[1:]], check=True, cwd=REPO)
+        subprocess.run([sys.executable, "-m", "kzoo", *command[1:]], check=True, cwd=REPO)
     if not args.dry_run:
         final = steps(args.name, args.seed, args.runs)[-1][0]
         subprocess.run([sys.executable, str(REPO / "tools" / "model_card.py"), "--seeds", args.name, final],
