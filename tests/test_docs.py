@@ -5,6 +5,7 @@ import importlib.util
 import json
 import pathlib
 import re
+import statistics
 
 import pytest
 
@@ -44,6 +45,17 @@ def test_a_changed_number_in_a_result_file_changes_the_rendered_table(tmp_path, 
     shown.write_text(json.dumps(record))
     changed = render_docs.render_text(readme)
     assert changed != readme and f"**{record['results']['fid']:.2f}**" in changed
+
+
+def test_the_frontier_table_says_how_many_seeds_are_under_the_target():
+    fids = [6.27, 6.72, 6.5]
+    runs = [{"seed": s, "fid": f} for s, f in enumerate(fids)]
+    results = {"seed_runs": runs, "fid_mean": statistics.fmean(fids), "fid_std": statistics.stdev(fids)}
+    cell = render_docs.seeds_against_target(results, 6.7)
+    assert cell.startswith("6.50 ± 0.23 over 3")
+    assert "2 of 3 under (worst 6.72: +0.3% from it)" in cell
+    assert render_docs.seeds_against_target(results, 7.0).endswith("3 of 3 under")
+    assert render_docs.seeds_against_target({"seed_runs": runs[:1]}, 7.0) == "one seed"
 
 
 def test_a_model_of_data_without_a_classifier_or_test_split_renders_what_was_measured(tmp_path, monkeypatch):
