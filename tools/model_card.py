@@ -16,6 +16,7 @@ FID, precision/recall, training time and command, and the FID's mean and standar
 import argparse
 import json
 import pathlib
+import re
 import shutil
 import sys
 import zipfile
@@ -34,7 +35,6 @@ def precision_of(keras_file):
 def target_with_status(target, fid):
     """A target that starts with an upper bound ("<= 12.6 (source)") gets how the FID stands against it appended
     ("...: met" or "...: +7.2% from it"); other wording is kept as given."""
-    import re
 
     from kzoo.results import versus_target
     bound = re.match(r"\s*<=\s*([0-9]+(?:\.[0-9]+)?)", target)
@@ -142,7 +142,6 @@ def seed_statistics(runs):
 
 def recorded_runs(record):
     """The seed runs a results/model_NAME.json record holds: its ``seed_runs``, or the shipped run alone."""
-    import re
     protocol, result = record["protocol"], record["results"]
     # The shipped run's training seed is in its command (`kzoo train` leaves out the default 0); the protocol's
     # `seeds` are the evaluation's.
@@ -158,7 +157,6 @@ def with_seeds(name, run_dirs):
     docstring). Each run must be the shipped model's preset, epochs, precision and `--set` settings with a seed
     not yet recorded, and its evaluation.json must have the shipped evaluation's data, split, sample count, seed
     and network; otherwise nothing is written and the error says what differs."""
-    import re
 
     from kzoo import results as kresults
     from kzoo.metrics.evaluate import COMPARABLE_SETTINGS
