@@ -100,11 +100,12 @@ def test_sweep_aggregates_each_value_over_seeds_and_refuses_a_bad_key(tmp_path):
     spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
-    rows = [{"value": "2", "seed": 0, "classifier_fid": 10.0, "wall_time_s": 1.0},
-            {"value": "2", "seed": 1, "classifier_fid": 14.0, "wall_time_s": 3.0},
+    rows = [{"value": "2", "seed": 0, "classifier_fid": 10.0, "fid": 40.0, "wall_time_s": 1.0},
+            {"value": "2", "seed": 1, "classifier_fid": 14.0, "fid": 50.0, "wall_time_s": 3.0},
             {"value": "8", "seed": 0, "classifier_fid": 5.0, "wall_time_s": 2.0}]
     table = sweep.aggregate(rows, ["2", "8"])
     assert table["2"]["classifier_fid"] == {"mean": 12.0, "std": pytest.approx(8 ** 0.5), "values": [10.0, 14.0]}
+    assert table["2"]["fid"]["mean"] == 45.0 and "fid" not in table["8"]
     assert table["8"]["classifier_fid"]["std"] is None and "test_loss" not in table["2"]
     with pytest.raises(ValueError, match="no setting 'model.latent_size'"):
         sweep.main(["--preset", "vae_conv_fashion", "--set", "model.latent_size=2,8", "--runs", str(tmp_path)])
@@ -143,3 +144,6 @@ def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_pat
         sweep.main(["--set", "model.latent_dim=16", "--precision", "mixed_bfloat16"] + common)
     with pytest.raises(SystemExit, match="epochs = 8"):
         sweep.main(["--set", "model.latent_dim=16", *common[:2], "--epochs", "10", *common[4:]])
+    # Rows measured without the reference FID would leave its column half empty.
+    with pytest.raises(SystemExit, match="reference_fid = False"):
+        sweep.main(["--set", "model.latent_dim=16", "--reference-fid"] + common)
