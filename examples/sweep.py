@@ -7,9 +7,9 @@ runs/sweep/<preset>/<key>=<value>/seed<S>/ (re-running resumes: a finished run's
 folder). Each trained model is measured on the test split: the classifier FID, classifier score and classes
 covered of `--num-samples` samples (the shipped domain classifier), with `--reference-fid` also the reference FID
 (FID Inception network, comparable with published FIDs; about 10 minutes per model for 10,000 samples on 2 CPU
-cores), and, for the VAE family, the test-set loss with its reconstruction and KL parts. The table (mean ± std over seeds per value) goes to
-results/sweep_<preset>_<key>.json with its protocol, and a plot of each metric against the value to
-docs/figures/sweep_<preset>_<key>.png.
+cores), and, for the VAE family, the test-set loss with its reconstruction and KL parts. The table (mean ± std over
+seeds per value) goes to results/sweep_<preset>_<key>.json with its protocol, and a plot of each metric against the
+value to docs/figures/sweep_<preset>_<key>.png.
 
     python examples/sweep.py --preset vae_conv_fashion --set model.latent_dim=16,64 --epochs 8 --seeds 0,1,2 --extend
 
@@ -41,12 +41,13 @@ def run_one(preset_name, key, value, seed, args):
         row = json.loads(row_path.read_text())
         if "fid" in row or not args.reference_fid:
             return row
-    command = [sys.executable, "-m", "kzoo", "train", "--preset", preset_name, "--set", f"{key}={value}",
-               "--seed", str(seed), "--out", str(out), "--verbose", "2", "--no-export"]
-    for flag in ("epochs", "take", "precision"):
-        if getattr(args, flag) is not None:
-            command += [f"--{flag}", str(getattr(args, flag))]
-    if not row_path.exists():  # a finished run measured without the reference FID is measured again, not retrained
+        # Trained and measured without the reference FID: measured again below, not retrained.
+    else:
+        command = [sys.executable, "-m", "kzoo", "train", "--preset", preset_name, "--set", f"{key}={value}",
+                   "--seed", str(seed), "--out", str(out), "--verbose", "2", "--no-export"]
+        for flag in ("epochs", "take", "precision"):
+            if getattr(args, flag) is not None:
+                command += [f"--{flag}", str(getattr(args, flag))]
         print("$ kzoo " + " ".join(command[3:]), flush=True)
         subprocess.run(command, check=True)
 
@@ -121,11 +122,12 @@ def kept_runs(path, values, seeds, epochs, args):
     if not path.exists():
         raise SystemExit(f"--extend: {path} does not exist; run the sweep once without --extend first.")
     earlier = json.loads(path.read_text())
-    protocol = earlier["protocol"]
+    # Files written before --reference-fid existed were measured without it.
+    protocol = {"reference_fid": False, **earlier["protocol"]}
     wanted = {"epochs": epochs, "seeds": seeds, "num_generated": args.num_samples, "train_images": args.take or "all",
               "reference_fid": args.reference_fid}
     for field, value in wanted.items():
-        if protocol.get(field, False if field == "reference_fid" else None) != value:
+        if protocol.get(field) != value:
             raise SystemExit(f"--extend: {path} was measured with {field} = {protocol.get(field)!r}, this sweep with "
                              f"{value!r}; pass the same settings (its command: {protocol['command']}) or sweep anew.")
     # The same precision as the kept runs: `auto` picks by machine (mixed bfloat16 where the CPU has it natively).

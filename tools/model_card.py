@@ -35,7 +35,6 @@ def precision_of(keras_file):
 def target_with_status(target, fid):
     """A target that starts with an upper bound ("<= 12.6 (source)") gets how the FID stands against it appended
     ("...: met" or "...: +7.2% from it"); other wording is kept as given."""
-
     from kzoo.results import versus_target
     bound = re.match(r"\s*<=\s*([0-9]+(?:\.[0-9]+)?)", target)
     return f"{target}: {versus_target(fid, float(bound.group(1)))}" if bound and ":" not in target else target
@@ -157,7 +156,6 @@ def with_seeds(name, run_dirs):
     docstring). Each run must be the shipped model's preset, epochs, precision and `--set` settings with a seed
     not yet recorded, and its evaluation.json must have the shipped evaluation's data, split, sample count, seed
     and network; otherwise nothing is written and the error says what differs."""
-
     from kzoo import results as kresults
     from kzoo.metrics.evaluate import COMPARABLE_SETTINGS
     from kzoo.training import reproducing_command

@@ -198,8 +198,8 @@ def sweep(name) -> str:
     """A `examples/sweep.py` result: each value's metrics, mean ± std over seeds, and the protocol in one line."""
     record = load(name)
     protocol, by_value = record["protocol"], record["results"]["by_value"]
-    shown = [("fid", "reference FID", 2), ("classifier_fid", "classifier FID", 2), ("classifier_score", "classifier score", 2),
-             ("classes_covered", "classes covered", 1), ("test_loss", "test loss (-ELBO)", 2),
+    shown = [("fid", "reference FID", 2), ("classifier_fid", "classifier FID", 2),
+             ("classifier_score", "classifier score", 2), ("classes_covered", "classes covered", 1), ("test_loss", "test loss (-ELBO)", 2),
              ("test_reconstruction_loss", "test reconstruction", 2), ("test_kl_loss", "test KL", 2),
              ("wall_time_s", "training time (s)", 0)]
     shown = [m for m in shown if all(m[0] in stats for stats in by_value.values())]
