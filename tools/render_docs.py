@@ -199,7 +199,8 @@ def sweep(name) -> str:
     record = load(name)
     protocol, by_value = record["protocol"], record["results"]["by_value"]
     shown = [("fid", "reference FID", 2), ("classifier_fid", "classifier FID", 2),
-             ("classifier_score", "classifier score", 2), ("classes_covered", "classes covered", 1), ("test_loss", "test loss (-ELBO)", 2),
+             ("classifier_score", "classifier score", 2), ("classes_covered", "classes covered", 1),
+             ("test_loss", "test loss (-ELBO)", 2),
              ("test_reconstruction_loss", "test reconstruction", 2), ("test_kl_loss", "test KL", 2),
              ("wall_time_s", "training time (s)", 0)]
     shown = [m for m in shown if all(m[0] in stats for stats in by_value.values())]
