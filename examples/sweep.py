@@ -3,8 +3,12 @@
     python examples/sweep.py --preset vae_conv_fashion --set model.latent_dim=2,8,32 --epochs 10 --seeds 0,1,2
 
 Each run is `kzoo train --preset P --set KEY=VALUE --seed S` in a child process, into
-runs/sweep/<preset>/<key>=<value>/seed<S>/ (re-running resumes: a finished run's measured row is kept in its
-folder). Each trained model is measured on the test split: the classifier FID, classifier score and classes
+runs/sweep/<preset>/<key>=<value>/seed<S>/, seed by seed (every value at the first seed, then at the next), so that a
+sweep cut off early has covered every value. A finished run's measured row goes to
+results/sweep_runs/<preset>/<key>=<value>/seed<S>.json, a small file meant to be committed: re-running the sweep,
+on this machine or a fresh clone, keeps the rows there (when they were measured with the same epochs, training
+images, sample count and precision; otherwise it stops and says so) and trains only the runs still missing. Each
+trained model is measured on the test split: the classifier FID, classifier score and classes
 covered of `--num-samples` samples (the shipped domain classifier), with `--reference-fid` also the reference FID
 (FID Inception network, comparable with published FIDs; about 10 minutes per model for 10,000 samples on 2 CPU
 cores), and, for the VAE family, the test-set loss with its reconstruction and KL parts. The table (mean ± std over
@@ -32,17 +36,38 @@ METRICS = ("fid", "classifier_fid", "classifier_score", "classes_covered", "test
            "test_kl_loss", "wall_time_s")
 
 
+def row_settings(args):
+    """What a measured row must share with this sweep to be kept in it."""
+    return {"epochs": args.epochs_resolved, "train_images": args.take or "all", "num_generated": args.num_samples}
+
+
+def kept_row(row_path, args):
+    """The row measured earlier at `row_path`, or None; stops when it was measured another way, since mixing it in
+    would make the table compare unlike runs."""
+    if not row_path.exists():
+        return None
+    row = json.loads(row_path.read_text())
+    differ = {k: (row.get(k), v) for k, v in row_settings(args).items() if row.get(k) != v}
+    if args.precision is not None and row.get("precision") != args.precision:
+        differ["precision"] = (row.get("precision"), args.precision)
+    if differ:
+        said = "; ".join(f"{k} = {was!r} there, {now!r} here" for k, (was, now) in differ.items())
+        raise SystemExit(f"{row_path} was measured another way ({said}). Sweep with its settings, or move the "
+                         f"folder {row_path.parent.parent} aside to measure anew.")
+    return row
+
+
 def run_one(preset_name, key, value, seed, args):
     if (value, seed) in args.kept_rows:
         return args.kept_rows[(value, seed)]
     out = pathlib.Path(args.runs) / preset_name / f"{key}={value}" / f"seed{seed}"
-    row_path = out / "sweep_row.json"
-    if row_path.exists():
-        row = json.loads(row_path.read_text())
-        if "fid" in row or not args.reference_fid:
-            return row
-        # Trained and measured without the reference FID: measured again below, not retrained.
-    else:
+    row_path = pathlib.Path(args.rows) / preset_name / f"{key}={value}" / f"seed{seed}.json"
+    row = kept_row(row_path, args)
+    if row is not None and ("fid" in row or not args.reference_fid):
+        return row
+    # Without a row, or with one measured without the reference FID: a trained run is measured (again), not
+    # retrained.
+    if not (out / "summary.json").exists() or not (out / "model.keras").exists():
         command = [sys.executable, "-m", "kzoo", "train", "--preset", preset_name, "--set", f"{key}={value}",
                    "--seed", str(seed), "--out", str(out), "--verbose", "2", "--no-export"]
         for flag in ("epochs", "take", "precision"):
@@ -61,7 +86,8 @@ def run_one(preset_name, key, value, seed, args):
     model = keras.models.load_model(out / "model.keras")
     measured = (["fid"] if args.reference_fid else []) + ["classifier", "coverage"]
     report = evaluate_model(model, preset["dataset"], measured, args.num_samples, "test", seed=seed)
-    row = {"value": value, "seed": seed, "wall_time_s": summary["wall_time_s"], "steps": summary.get("steps"),
+    row = {"value": value, "seed": seed, **row_settings(args), "wall_time_s": summary["wall_time_s"],
+           "steps": summary.get("steps"),
            "precision": summary.get("precision"), "final": summary["final"],
            "classifier_fid": report["classifier_fid"], "classifier_score": report["classifier_score_mean"],
            "classes_covered": report["coverage"]["covered"]}
@@ -72,6 +98,7 @@ def run_one(preset_name, key, value, seed, args):
         losses = model.evaluate(test, verbose=0, return_dict=True)
         row.update(test_loss=float(losses["loss"]), test_reconstruction_loss=float(losses["reconstruction_loss"]),
                    test_kl_loss=float(losses["kl_loss"]))
+    row_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(row_path, json.dumps(row, indent=1).encode())
     keras.backend.clear_session()
     return row
@@ -157,6 +184,7 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=10000)
     parser.add_argument("--runs", default=str(REPO / "runs" / "sweep"))
     parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument("--rows", help="where each finished run's measured row is kept (default: RESULTS/sweep_runs)")
     parser.add_argument("--figures", default=str(REPO / "docs" / "figures"))
     parser.add_argument("--reference-fid", action="store_true",
                         help="also measure the reference FID (FID Inception network) of each model")
@@ -172,13 +200,16 @@ def main(argv=None):
     presets.apply_settings(presets.get(args.preset), [f"{key}={v}" for v in values[:1]])  # a bad key fails now
     seeds = [int(s) for s in args.seeds.split(",")]
     name = f"sweep_{args.preset}_{key.split('.')[-1]}"
-    epochs = args.epochs or presets.get(args.preset)["epochs"]
+    epochs = args.epochs_resolved = args.epochs or presets.get(args.preset)["epochs"]
+    args.rows = args.rows or str(pathlib.Path(args.results) / "sweep_runs")
     args.kept_rows, earlier_wall_time = {}, 0.0
     if args.extend:
         values, args.kept_rows, earlier_wall_time = kept_runs(
             pathlib.Path(args.results) / f"{name}.json", values, seeds, epochs, args)
     start = time.time()
-    rows = [run_one(args.preset, key, v, s, args) for v in values for s in seeds]
+    # Seed by seed, so that a sweep cut off early has every value at least once.
+    by_run = {(v, s): run_one(args.preset, key, v, s, args) for s in seeds for v in values}
+    rows = [by_run[(v, s)] for v in values for s in seeds]
     table = aggregate(rows, values)
     command = (f"python examples/sweep.py --preset {args.preset} --set {key}={','.join(values)} --epochs {epochs} "
                + (f"--take {args.take} " if args.take else "") + f"--seeds {args.seeds}"

@@ -147,3 +147,37 @@ def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_pat
     # Rows measured without the reference FID would leave its column half empty.
     with pytest.raises(SystemExit, match="reference_fid = False"):
         sweep.main(["--set", "model.latent_dim=16", "--reference-fid"] + common)
+
+
+def test_sweep_keeps_committed_rows_runs_seed_by_seed_and_refuses_rows_measured_otherwise(tmp_path, monkeypatch):
+    """Rows in results/sweep_runs/ (committed as each run finishes) are kept without training; the runs go seed by
+    seed so that a sweep cut off early covers every value; a row measured with other epochs stops the sweep."""
+    import importlib.util
+    import json
+    import pathlib
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    rows_dir = tmp_path / "results" / "sweep_runs" / "vae_conv_fashion"
+    for value, seed in (("2", 0), ("8", 0), ("2", 1), ("8", 1)):
+        path = rows_dir / f"model.latent_dim={value}" / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"value": value, "seed": seed, "epochs": 8, "train_images": "all",
+                                    "num_generated": 10000, "precision": "float32", "wall_time_s": 4.0,
+                                    "classifier_fid": 100.0 / float(value) + seed}))
+    common = ["--preset", "vae_conv_fashion", "--set", "model.latent_dim=2,8", "--epochs", "8", "--seeds", "0,1",
+              "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+              "--figures", str(tmp_path / "figures")]
+    calls = []
+    original = sweep.run_one
+    monkeypatch.setattr(sweep, "run_one", lambda p, k, v, s, a: calls.append((v, s)) or original(p, k, v, s, a))
+    sweep.main(common)
+    assert calls == [("2", 0), ("8", 0), ("2", 1), ("8", 1)] and not (tmp_path / "runs").exists()
+    written = json.loads((tmp_path / "results" / "sweep_vae_conv_fashion_latent_dim.json").read_text())
+    assert written["results"]["by_value"]["2"]["classifier_fid"]["values"] == [50.0, 51.0]
+    assert [(r["value"], r["seed"]) for r in written["results"]["runs"]] == [("2", 0), ("2", 1), ("8", 0), ("8", 1)]
+    with pytest.raises(SystemExit, match="epochs = 8 there, 10 here"):
+        sweep.main(common[:6] + ["--epochs", "10"] + common[8:])
+    with pytest.raises(SystemExit, match="precision = 'float32' there, 'mixed_bfloat16' here"):
+        sweep.main(common + ["--precision", "mixed_bfloat16"])
