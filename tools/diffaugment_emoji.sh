@@ -19,6 +19,6 @@ for E in 30 60 90 120 150 180 210 240; do
       $K evaluate --model runs/$R --dataset emoji --split train --metrics fid,prdc,diversity --num-samples 3786
     done
     .venv/bin/python tools/compare_runs.py "diffaugment_emoji_${S}_steps" "DCGAN=runs/emoji_plain" \
-      "DCGAN + DiffAugment (color, translation, cutout)=runs/emoji_diffaug"
+      "DCGAN + DiffAugment (color, translation, cutout)=runs/emoji_diffaug" --curves d_real,d_fake
   fi
 done
