@@ -213,6 +213,7 @@ def main(argv=None):
     table = aggregate(rows, values)
     command = (f"python examples/sweep.py --preset {args.preset} --set {key}={','.join(values)} --epochs {epochs} "
                + (f"--take {args.take} " if args.take else "") + f"--seeds {args.seeds}"
+               + (f" --precision {args.precision}" if args.precision else "")
                + (" --reference-fid" if args.reference_fid else ""))
     dataset = presets.get(args.preset)["dataset"]
     protocol = results.protocol(
