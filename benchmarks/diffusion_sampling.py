@@ -3,9 +3,11 @@ per step), on the same network in the same process.
 
     python benchmarks/diffusion_sampling.py [--design unet28] [--steps 50] [--batches 16,64] [--rounds 5]
 
-Both sample `--steps` DDIM steps (eta 0) from the same noise with the same network (the `ddim_fashion` U-Net, its
-output layer given random weights so the images are not trivially equal); the images must agree to 1e-2 (the
-top step divides by sqrt(alpha_bar) = 5e-5, which turns float32 rounding of eps into ~1e-3 differences). Rounds
+Both sample `--steps` DDIM steps (eta 0) from the same noise with the same network (the `diffusion_fashion` U-Net,
+v-prediction, its output layer given random weights so the images are not trivially equal); the images must agree
+to 1e-3 on any machine. (Under noise prediction the top step divides by sqrt(alpha_bar_T) = 4.9e-5, which turns
+float32 rounding into differences of up to 0.2 on some CPUs; v-prediction's x_0 = sqrt(ab) x - sqrt(1 - ab) v
+divides by nothing, so the check stays meaningful.) Rounds
 alternate between the two, so the machine's ups and downs hit both alike; throughput is images over the time of
 all rounds, after a warm-up call each (tracing). Writes results/benchmark_diffusion_sampling.json.
 """
@@ -43,15 +45,16 @@ def main(argv=None):
     network = build_diffusion_network(args.design, shape)
     output = network.get_layer("prediction")
     output.kernel.assign(np.random.default_rng(0).normal(0, 0.02, output.kernel.shape).astype("float32"))
-    model = DiffusionModel(network, ema=None, seed=0, sampling_steps=args.steps)
+    model = DiffusionModel(network, prediction="v", ema=None, seed=0, sampling_steps=args.steps, sampler="ddim")
     alpha_bars = model.schedule.alpha_bars()
     rows = {}
     for batch in map(int, args.batches.split(",")):
         z = np.random.default_rng(batch).standard_normal((batch, *shape)).astype(np.float32)
         compiled = lambda: np.asarray(model.generate(z, steps=args.steps))  # noqa: E731
-        eager = lambda: np.asarray(keras_io_ddim_sample(network, alpha_bars, z, args.steps))  # noqa: E731
+        eager = lambda: np.asarray(keras_io_ddim_sample(network, alpha_bars, z, args.steps,  # noqa: E731
+                                                        prediction="v"))
         difference = float(np.max(np.abs(compiled() - eager())))  # also the warm-up of both
-        assert difference < 1e-2, difference
+        assert difference < 1e-3, f"the two loops disagree by {difference}"
         times = {"kzoo": [], "reference": []}
         for _ in range(args.rounds):
             for name, fn in (("kzoo", compiled), ("reference", eager)):
@@ -71,7 +74,7 @@ def main(argv=None):
     command = " ".join(["python benchmarks/diffusion_sampling.py"] + (argv if argv is not None else sys.argv[1:]))
     path = kresults.write(args.out, "benchmark_diffusion_sampling", "benchmark", kresults.protocol(
         command=command, network=f"{args.design} ({network.count_params():,} parameters, random weights)",
-        sampler=f"DDIM, {args.steps} steps, eta 0, x0 clipped", precision="float32", rounds=args.rounds,
+        sampler=f"DDIM, {args.steps} steps, eta 0, v-prediction, x0 clipped", precision="float32", rounds=args.rounds,
         reference="benchmarks/reference_keras_io.py keras_io_ddim_sample: a Python loop, one eager network call per "
                   "step (keras.io ddim.py reverse_diffusion)"), {"batches": rows})
     print(f"written {path}")

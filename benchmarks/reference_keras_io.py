@@ -191,17 +191,22 @@ class KerasIoDiffusion(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-def keras_io_ddim_sample(network, alpha_bars, initial_noise, steps, pixel_range=(-1.0, 1.0)):
+def keras_io_ddim_sample(network, alpha_bars, initial_noise, steps, pixel_range=(-1.0, 1.0), prediction="epsilon"):
     """The sampling loop of keras.io's `ddim.py` (`reverse_diffusion`): a Python loop with one eager network call
-    per step. The arithmetic is kzoo's (its timesteps, noise prediction, x_0 clipped, eta = 0), so both give the
-    same images and only the loop differs."""
+    per step. The arithmetic is kzoo's (its timesteps, noise or v prediction, x_0 clipped, eta = 0), so both give
+    the same images and only the loop differs."""
     timesteps = len(alpha_bars)
     times = [(i + 1) * timesteps // steps - 1 for i in range(steps)]
     x = tf.convert_to_tensor(initial_noise, tf.float32)
     for i in reversed(range(steps)):
         a = float(alpha_bars[times[i]])
         a_prev = float(alpha_bars[times[i - 1]]) if i > 0 else 1.0
-        eps = network([x, tf.fill([tf.shape(x)[0]], float(times[i]))], training=False)
-        x0 = tf.clip_by_value((x - (1 - a) ** 0.5 * eps) / a ** 0.5, *pixel_range)
+        output = network([x, tf.fill([tf.shape(x)[0]], float(times[i]))], training=False)
+        if prediction == "epsilon":
+            eps = output
+            x0 = tf.clip_by_value((x - (1 - a) ** 0.5 * eps) / a ** 0.5, *pixel_range)
+        else:  # v = sqrt(a) eps - sqrt(1 - a) x0
+            eps = (1 - a) ** 0.5 * x + a ** 0.5 * output
+            x0 = tf.clip_by_value(a ** 0.5 * x - (1 - a) ** 0.5 * output, *pixel_range)
         x = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
     return x

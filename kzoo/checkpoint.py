@@ -53,7 +53,9 @@ def _finite_weights(model):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """Write an atomic checkpoint after every epoch and every `every_steps` steps (`None`: epochs only).
+    """Write an atomic checkpoint after every epoch, every `every_steps` steps (`None`: epochs only), and at the
+    first step `every_seconds` of training after the last one (default 600: a long epoch on a slow machine still
+    loses at most about ten minutes when the process is killed; `None`: off).
 
     Args:
         directory: the checkpoints folder (the run folder's ``checkpoints/``).
@@ -70,7 +72,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, directory, steps_per_epoch, initial_step=0, every_steps=None, state=None,
-                 wall_time_before=0.0):
+                 wall_time_before=0.0, every_seconds=600.0):
         super().__init__()
         if every_steps is not None and int(every_steps) < 1:
             raise ValueError(f"every_steps must be a positive number of steps, got {every_steps}.")
@@ -78,6 +80,10 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.steps_per_epoch = int(steps_per_epoch)
         self.initial_step = int(initial_step)
         self.every_steps = None if every_steps is None else int(every_steps)
+        if every_seconds is not None and not every_seconds > 0:
+            raise ValueError(f"every_seconds must be above 0 (or None), got {every_seconds}.")
+        self.every_seconds = every_seconds
+        self._last_save_time = time.monotonic()
         self.state = dict(state or {})
         self.step = self.initial_step
         self.last_saved_step = self.initial_step
@@ -109,7 +115,9 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step = self._epoch_start + batch + 1
-        if self.every_steps and self.step % self.every_steps == 0 and not _non_finite_logs(logs):
+        due = ((self.every_steps and self.step % self.every_steps == 0) or
+               (self.every_seconds and time.monotonic() - self._last_save_time >= self.every_seconds))
+        if due and not _non_finite_logs(logs):
             self.save(logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -142,6 +150,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
         self.last_saved_step = self.step
+        self._last_save_time = time.monotonic()
         return final
 
 

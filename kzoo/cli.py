@@ -15,9 +15,9 @@ def _train(args):
                              batch_size=args.batch_size, take=args.take, seed=args.seed,
                              verbose=args.verbose, strategy=args.strategy, precision=args.precision,
                              resume=resume, checkpoint_every=args.checkpoint_every,
-                             deterministic=args.deterministic, sync_batch_norm=args.sync_batch_norm,
+                             deterministic=args.deterministic, jit_compile=args.jit_compile, sync_batch_norm=args.sync_batch_norm,
                              tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
-                             fid_real=args.fid_real, init_from=args.init_from, new_optimizer=args.new_optimizer,
+                             fid_real=args.fid_real, fid_every=args.fid_every, init_from=args.init_from, new_optimizer=args.new_optimizer,
                              fit_prior=not args.no_prior,
                              settings=args.set)
     if not summary.get("chief", True):
@@ -66,11 +66,9 @@ def _sample(args):
         labels = None
     count = args.n if labels is None else len(labels)
     z = np.random.default_rng(args.seed).standard_normal((count, model.latent_dim)).astype(np.float32)
-    if args.steps is not None:
-        if getattr(model, "sampling_steps", None) is None:
-            raise ValueError(f"--steps is the number of sampling steps of a diffusion model; {args.model} is a "
-                             f"{type(model).__name__}.")
-        generated = model.generate(z, steps=args.steps)
+    if args.steps is not None or args.sampler is not None:
+        _check_diffusion_options(model, args)
+        generated = model.generate(z, steps=args.steps, sampler=args.sampler)
     else:
         generated = model.generate(z) if labels is None else model.generate(z, labels)
     images = to_uint8(np.asarray(generated), model.pixel_range)
@@ -78,6 +76,12 @@ def _sample(args):
     visualize.save_grid(out, images, ncols=columns)
     rows = "" if labels is None else f" (one row per class: {', '.join(map(str, dict.fromkeys(labels.tolist())))})"
     print(f"kzoo: {count} samples from {args.model} written to {out}{rows}")
+
+
+def _check_diffusion_options(model, args):
+    if getattr(model, "sampling_steps", None) is None:
+        raise ValueError(f"--steps and --sampler are a diffusion model's sampling settings; {args.model} is a "
+                         f"{type(model).__name__}.")
 
 
 def _export(args):
@@ -115,9 +119,16 @@ def _evaluate(args):
     model = registry.load_model(model_file.parent if model_file.name == "model.keras" else model_file)
     if not hasattr(model, "generate"):
         raise ValueError(f"{model_file} holds a {type(model).__name__}, not a kzoo generative model.")
+    if args.steps is not None or args.sampler is not None:
+        _check_diffusion_options(model, args)
+        model.set_sampling(sampler=args.sampler, steps=args.steps)
     report = evaluate_model(model, args.dataset, args.metrics.split(","), args.num_samples, args.split,
                             args.network, args.seed)
     report["model"] = str(model_file)
+    if getattr(model, "sampling_steps", None) is not None:
+        # Every kzoo sampler makes one network evaluation per step and image.
+        report.update(sampler=model.sampler, sampling_steps=int(model.sampling_steps),
+                      network_evaluations_per_image=int(model.sampling_steps))
     # A model given by name is read-only: its report goes to the current folder, never over its shipped one.
     default = pathlib.Path(f"evaluation_{args.model}.json") if by_name else model_file.parent / "evaluation.json"
     out = pathlib.Path(args.out) if args.out else default
@@ -188,6 +199,11 @@ def _presets(args):
         print(f"{name:24s} {p.family:4s} dataset={p.dataset} epochs={p.epochs} batch={p.batch_size}\n    {p.about}")
 
 
+# kzoo.models.diffusion.SAMPLERS, repeated so that the command line can list them without importing TensorFlow
+# (tests/test_diffusion_samplers.py checks that they agree).
+SAMPLER_CHOICES = ("ddim", "ddpm", "dpmpp_2m")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kzoo", description="Train and evaluate generative image models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +236,9 @@ def build_parser():
                             "model saved without optimizer state, or other --set optimizer.* settings)")
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps (always: each epoch)")
     train.add_argument("--deterministic", action="store_true", help="deterministic kernels: same seed, same weights")
+    train.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                       help="compile the training step with XLA: auto (Keras' choice: on with one GPU and no "
+                            "distribution strategy, off on CPUs), on or off (default: auto)")
     train.add_argument("--sync-batch-norm", action="store_true", help="batch-norm statistics over the global batch")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard")
     train.add_argument("--no-export", action="store_true", help="skip the SavedModel export at the end")
@@ -229,6 +248,9 @@ def build_parser():
     train.add_argument("--fid-samples", type=int, help="at the end, reference FID of N generated images against "
                                                       "real ones (--fid-real), and OUT/report.md")
     train.add_argument("--fid-real", type=int, default=10000, help="real images for --fid-samples (default 10000)")
+    train.add_argument("--fid-every", type=int, metavar="N",
+                       help="also every N epochs, the reference FID of --fid-samples (default 2000) generated images "
+                            "against as many real ones, logged as fid in history.json")
     train.set_defaults(func=_train)
 
     sample = sub.add_parser("sample", help="draw samples from a trained model into a PNG grid")
@@ -240,7 +262,10 @@ def build_parser():
     sample.add_argument("--columns", type=int, help="grid columns (default: square, or one row per class)")
     sample.add_argument("--labels", help="class-conditional models: the classes to draw, e.g. 0,7,9 (one row each; "
                                          "default: every class)")
-    sample.add_argument("--steps", type=int, help="diffusion models: sampling steps (default: the model's, e.g. 50)")
+    sample.add_argument("--steps", type=int, help="diffusion models: sampling steps, one network evaluation each "
+                                                  "(default: the model's, e.g. 20)")
+    sample.add_argument("--sampler", choices=SAMPLER_CHOICES,
+                        help="diffusion models: ddim, ddpm or dpmpp_2m (DPM-Solver++(2M)); default: the model's")
     sample.set_defaults(func=_sample)
 
     export = sub.add_parser("export", help="export a trained model as a SavedModel with serving endpoints")
@@ -268,6 +293,9 @@ def build_parser():
     evaluate.add_argument("--network", default="fid_inception",
                           help="fid_inception (the reference, offline) or imagenet_inception (online, not comparable)")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--sampler", choices=SAMPLER_CHOICES, help="diffusion models: the sampler (default: the "
+                                                                     "model's); recorded in the report")
+    evaluate.add_argument("--steps", type=int, help="diffusion models: sampling steps (default: the model's)")
     evaluate.add_argument("--out", help="report path (default: evaluation.json beside the model)")
     evaluate.set_defaults(func=_evaluate)
 

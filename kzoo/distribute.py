@@ -109,6 +109,10 @@ def native_bfloat16():
     return bfloat16_is_native(cpu_flags(), capabilities)
 
 
+# Makes "auto" resolve as on another machine (float32 or mixed_bfloat16): for tests and for reproducing a run.
+AUTO_PRECISION_VARIABLE = "KZOO_AUTO_PRECISION"
+
+
 def resolve_precision(precision):
     """``auto`` -> ``mixed_bfloat16`` where the hardware has native bfloat16, else ``float32``: on this
         project's CPU it trains faster (docs/benchmarks.md); without native support it is emulated and slower. Whether
@@ -116,6 +120,12 @@ def resolve_precision(precision):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     if precision == "auto":
+        forced = os.environ.get(AUTO_PRECISION_VARIABLE)
+        if forced:
+            if forced not in ("float32", "mixed_bfloat16"):
+                raise ValueError(f"{AUTO_PRECISION_VARIABLE}={forced!r}: set it to float32 or mixed_bfloat16 (what "
+                                 "precision 'auto' resolves to), or unset it.")
+            return forced
         return "mixed_bfloat16" if native_bfloat16() else "float32"
     return precision
 

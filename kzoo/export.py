@@ -6,7 +6,7 @@ one endpoint per capability of the model:
 - ``generate(z)``: images in the model's pixel range from latent vectors `[N, latent_dim]` (every model);
   ``generate(z, labels)`` for a class-conditional model (int32 labels `[N]`); a diffusion model's `z` is its starting
   noise, flat, and ``generate(z, steps)`` takes the number of sampling steps (an int32 scalar; ``generate(z)`` uses
-  the model's default);
+  the model's default), ``generate(z, steps, sampler)`` a sampler too (a string: ddim, ddpm or dpmpp_2m);
 - ``decode(z)``: Bernoulli means in [0, 1] (models with a decoder);
 - ``encode(x)``: ``{"mean", "log_var"}`` of the posterior (models with an encoder);
 - ``discriminate(x)``: D(x), a probability or a critic score (adversarial models; ``discriminate(x, labels)`` when
@@ -40,9 +40,11 @@ def serving_endpoints(model):
     endpoints = {}
     latent = tf.TensorSpec((None, model.latent_dim), tf.float32, name="z")
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="x")
-    if hasattr(model, "sampling_steps"):  # a diffusion model: the number of steps is a serving argument
+    if hasattr(model, "sampling_steps"):  # a diffusion model: the steps and the sampler are serving arguments
         steps = tf.TensorSpec((), tf.int32, name="steps")
-        endpoints["generate"] = (lambda z, steps=None: model.generate(z, steps), [latent], [[latent, steps]])
+        sampler = tf.TensorSpec((), tf.string, name="sampler")
+        endpoints["generate"] = (lambda z, steps=None, sampler=None: model.generate(z, steps, sampler=sampler),
+                                 [latent], [[latent, steps], [latent, steps, sampler]])
         return endpoints
     if getattr(model, "num_classes", None):  # every endpoint takes the labels too
         labels = tf.TensorSpec((None,), tf.int32, name="labels")
@@ -77,7 +79,9 @@ def manifest(model):
     if getattr(model, "num_classes", None):
         info["num_classes"] = int(model.num_classes)
     if hasattr(model, "sampling_steps"):
-        info.update(sampling_steps=int(model.sampling_steps), timesteps=int(model.timesteps))
+        from kzoo.models.diffusion import SAMPLERS
+        info.update(sampling_steps=int(model.sampling_steps), timesteps=int(model.timesteps), sampler=model.sampler,
+                    samplers=list(SAMPLERS))
     return info
 
 
@@ -140,15 +144,19 @@ def export_saved_model(model, out_dir, verify=True, atol=None):
 def check_export(model, loaded, atol=1e-5, count=4, seed=0):
     """Raise `ExportError` unless every endpoint of `loaded` matches `model` on `count` inputs, within
     `atol * (1 + |expected|)`."""
+    import tensorflow as tf
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((count, model.latent_dim)).astype(np.float32)
     lo, hi = model.pixel_range
     x = rng.uniform(lo, hi, (count,) + tuple(model.image_shape)).astype(np.float32)
     labels = np.arange(count, dtype=np.int32) % max(1, getattr(model, "num_classes", None) or 1)
-    second = {"labels": labels, "steps": np.int32(2)}  # the second argument of a two-argument signature
+    # The further arguments of a signature, by name; a diffusion model's sampler is checked with one that is not
+    # its default, so the export must select samplers by the string argument.
+    other = "dpmpp_2m" if getattr(model, "sampler", None) != "dpmpp_2m" else "ddim"
+    further = {"labels": labels, "steps": np.int32(2), "sampler": tf.constant(other)}
     for name, (function, signature, *others) in serving_endpoints(model).items():
         for each in [signature, *(others[0] if others else [])]:
-            inputs = [z if each[0].name == "z" else x] + ([second[each[1].name]] if len(each) == 2 else [])
+            inputs = [z if each[0].name == "z" else x] + [further[spec.name] for spec in each[1:]]
             expected, got = function(*inputs), getattr(loaded, name)(*inputs)
             for key in (sorted(expected) if isinstance(expected, dict) else [None]):
                 e = np.asarray(expected[key] if key else expected)
@@ -183,6 +191,11 @@ def load_generator(path):
     return model
 
 
+def tf_string(value):
+    import tensorflow as tf
+    return tf.constant(str(value))
+
+
 class SavedModelGenerator:
     """The `generate` interface of a kzoo SavedModel export (no Keras model needed)."""
 
@@ -198,8 +211,11 @@ class SavedModelGenerator:
         self.sampling_steps = info.get("sampling_steps")  # a diffusion model's default steps (None otherwise)
         self._loaded = tf.saved_model.load(str(path))
 
-    def generate(self, z, labels=None, steps=None):
+    def generate(self, z, labels=None, steps=None, sampler=None):
         z = np.asarray(z, np.float32)
+        if sampler is not None:  # a diffusion model's sampler (and steps)
+            steps = self.sampling_steps if steps is None else steps
+            return self._loaded.generate(z, np.int32(steps), tf_string(sampler))
         if steps is not None:  # a diffusion model's sampling steps
             return self._loaded.generate(z, np.int32(steps))
         if self.num_classes is None:

@@ -155,9 +155,12 @@ class DiffusionSettings:
     ema: float | None = 0.999
     sampling_steps: int = 50
     eta: float = 0.0
+    loss_weighting: str = "none"
+    min_snr_gamma: float = 5.0
+    sampler: str = "ddim"
 
     def __post_init__(self):
-        from kzoo.models.diffusion import PREDICTIONS
+        from kzoo.models.diffusion import LOSS_WEIGHTINGS, PREDICTIONS, SAMPLERS
         from kzoo.models.schedules import SCHEDULES
         from kzoo.networks import UNET_DESIGNS
         _choice("model.design", self.design, tuple(UNET_DESIGNS))
@@ -166,6 +169,11 @@ class DiffusionSettings:
         if self.timesteps < 2:
             _fail("model.timesteps", f"a noise schedule needs at least 2 timesteps, got {self.timesteps}.")
         _choice("model.prediction", self.prediction, PREDICTIONS)
+        _choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
+        _choice("model.sampler", self.sampler, SAMPLERS)
+        gamma = self.min_snr_gamma
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0:
+            _fail("model.min_snr_gamma", f"is a number above 0 (the paper's is 5), got {gamma!r}.")
         _positive_int("model.sampling_steps", self.sampling_steps)
         if self.sampling_steps > self.timesteps:
             _fail("model.sampling_steps", f"at most the {self.timesteps} timesteps, got {self.sampling_steps}.")
@@ -185,7 +193,7 @@ OPTIMIZER_SLOTS = {"vae": None, "gan": ("d", "g"), "critic_vae": ("autoencoder",
 _OMITTED_AT_DEFAULT = {"vae": ("beta", "num_classes"),
                        "gan": ("generator_ema", "num_classes", "augment", "auxiliary_weight"),
                        "critic_vae": ("critic_readout",),
-                       "diffusion": ()}
+                       "diffusion": ("loss_weighting", "min_snr_gamma", "sampler")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +209,15 @@ class Preset:
     epochs: int
     about: str = ""
     latent_prior: dict | None = None
+    # A pinned precision (float32, mixed_bfloat16, ...): its runs then resume on any CPU, where "auto" may resolve
+    # differently. None: the run's --precision (auto by default).
+    precision: str | None = None
 
     def __post_init__(self):
         _choice("family", self.family, tuple(MODEL_SETTINGS))
+        if self.precision is not None:
+            from kzoo.config import PRECISIONS
+            _choice("precision", self.precision, tuple(p for p in PRECISIONS if p != "auto"))
         if not isinstance(self.model, MODEL_SETTINGS[self.family]):
             _fail("model", f"a {self.family} preset needs {MODEL_SETTINGS[self.family].__name__}.")
         _positive_int("batch_size", self.batch_size)
@@ -249,6 +263,8 @@ class Preset:
                "dataset": self.dataset, "batch_size": self.batch_size, "epochs": self.epochs, "about": self.about}
         if self.latent_prior:
             out["latent_prior"] = dict(self.latent_prior)
+        if self.precision:
+            out["precision"] = self.precision
         out["name"] = self.name
         out["pixel_range"] = DEFAULT_PIXEL_RANGE[self.family]
         return out
@@ -352,6 +368,16 @@ def _diffusion(design, dataset, batch_size, epochs, about, learning_rate=1e-3):
     return {"family": "diffusion", "model": dataclasses.asdict(DiffusionSettings(design)),
             "optimizer": {"class_name": "AdamW", "learning_rate": learning_rate, "weight_decay": 1e-4},
             "dataset": dataset, "batch_size": batch_size, "epochs": epochs, "about": about}
+
+
+def _v_diffusion(dataset, epochs, about):
+    """The shipped diffusion recipe: v-prediction with Min-SNR-5 weighting, sampled by DPM-Solver++(2M) in 20
+    network evaluations, float32 pinned."""
+    model = dataclasses.asdict(DiffusionSettings("unet28", prediction="v", loss_weighting="min_snr",
+                                                 sampling_steps=20, sampler="dpmpp_2m"))
+    return {"family": "diffusion", "model": model,
+            "optimizer": {"class_name": "AdamW", "learning_rate": 1e-3, "weight_decay": 1e-4, "global_clipnorm": 1.0},
+            "dataset": dataset, "batch_size": 128, "epochs": epochs, "about": about, "precision": "float32"}
 
 
 _DCGAN_ADAM = _adam(2e-4, 0.5)
@@ -470,11 +496,18 @@ _SPECS = {
     "ddim_fashion": _diffusion(
         "unet28", "fashion_mnist", 128, 30,
         "Denoising diffusion (Ho et al. 2020) on Fashion-MNIST: a 1.8M-parameter U-Net (widths 32-64-128, "
-        "attention at 8x8), cosine schedule over 1,000 steps (Nichol & Dhariwal 2021), noise prediction, averaged "
+        "attention at 7x7), cosine schedule over 1,000 steps (Nichol & Dhariwal 2021), noise prediction, averaged "
         "weights (decay 0.999), AdamW(1e-3, weight decay 1e-4) as the keras.io DDIM example, batch 128; sampled with "
         "50 DDIM steps (Song et al. 2021)."),
     "ddim_mnist": _diffusion("unet28", "mnist", 128, 30, "Denoising diffusion on MNIST with the settings of "
                                                          "ddim_fashion."),
+    "diffusion_fashion": _v_diffusion(
+        "fashion_mnist", 15,
+        "Diffusion on Fashion-MNIST, the shipped recipe: the unet28 U-Net (1.8M parameters), cosine schedule, "
+        "v-prediction (Salimans & Ho 2022) with Min-SNR-5 loss weighting (Hang et al. 2023), averaged weights "
+        "(0.999), AdamW(1e-3, weight decay 1e-4, gradient norm clipped at 1), batch 128, float32 pinned; sampled "
+        "by DPM-Solver++(2M) (Lu et al. 2022) in 20 network evaluations."),
+    "diffusion_mnist": _v_diffusion("mnist", 15, "Diffusion on MNIST with the recipe of diffusion_fashion."),
     "ddim_emoji": _diffusion(
         "unet64", "emoji", 64, 200,
         "Denoising diffusion on the 64x64 RGB emoji set: a 2.5M-parameter U-Net (widths 32-64-96-128, attention at "

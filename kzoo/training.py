@@ -99,6 +99,11 @@ class RunSettings:
     export: write ``saved_model/`` at the end.
     fid_samples: at the end, the reference FID of this many generated images against (up to) `fid_real` real
         images (the test split of the built-in sets, else the training images), and ``report.md``.
+    jit_compile: ``auto`` (Keras' choice: XLA on one GPU without a distribution strategy, not on a CPU), ``on``
+        or ``off``: whether `fit` compiles the training step with XLA.
+    fid_every: also every this many epochs, the reference FID of `fid_samples` (default 2,000) generated images
+        against as many real ones, logged as ``fid`` in ``history.json``: the FID-against-epochs curve, which
+        tells when to stop.
     init_from: continue training a trained model (a name from `kzoo models`, a run folder or a ``.keras`` file
         holding its optimizers' state) into a new run folder: the data stream and training noise go on from the
         model's step (its optimizer's iteration count), so with the preset and settings it was trained with,
@@ -128,13 +133,15 @@ class RunSettings:
     export: bool = True
     fid_samples: int | None = None
     fid_real: int = 10000
+    fid_every: int | None = None
+    jit_compile: str = "auto"
     init_from: str | None = None
     new_optimizer: bool = False
     fit_prior: bool = True
 
     def __post_init__(self):
         from kzoo.config import PRECISIONS, STRATEGIES
-        for field, minimum in (("take", 1), ("checkpoint_every", 1), ("fid_samples", 2)):
+        for field, minimum in (("take", 1), ("checkpoint_every", 1), ("fid_samples", 2), ("fid_every", 1)):
             value = getattr(self, field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
                 raise ValueError(f"{field} must be an integer of at least {minimum} (or None), got {value!r}.")
@@ -146,6 +153,8 @@ class RunSettings:
             raise ValueError(f"strategy {self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}.")
+        if self.jit_compile not in JIT_COMPILE:
+            raise ValueError(f"jit_compile must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}.")
         if self.verbose not in ("auto", 0, 1, 2):
             raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {self.verbose!r}.")
         if self.resume not in (None, True, False):
@@ -177,6 +186,9 @@ def train(preset_name, out, dataset=None, epochs=None, batch_size=None, settings
     return Run(preset_name, preset, out, run_settings, applied).execute()
 
 
+JIT_COMPILE = ("auto", "on", "off")
+
+
 class Run:
     """One run of a preset into a run folder: resolves the strategy, precision and checkpoint to resume from,
     then `execute` fits (in phases, so a run resumed mid-epoch first finishes that epoch) and `finish` writes the
@@ -187,7 +199,10 @@ class Run:
         self.out = pathlib.Path(out)
         self.strategy = distribute.get_strategy(settings.strategy)
         self.chief = distribute.is_chief(self.strategy)
-        self.precision = distribute.resolve_precision(settings.precision)
+        # A preset may pin its precision (so its runs resume on any CPU); an explicit --precision wins.
+        requested = preset.get("precision") if settings.precision == "auto" and preset.get("precision") else \
+            settings.precision
+        self.precision = distribute.resolve_precision(requested)
         if settings.deterministic:
             distribute.enable_determinism(settings.seed)
         else:
@@ -223,8 +238,11 @@ class Run:
             changed = _changed_fields(_read_json(self.out / "config.json", {}), self.config)
             what = (f"these settings differ: {', '.join(changed)}" if changed else
                     f"preset, data, batch, seed or precision differ from {found[1].get('config_summary')}")
-            raise ValueError(f"{self.out} holds a run with other settings ({what}). Use another --out, or --restart "
-                             "to start over.")
+            old_precision = _read_json(self.out / "config.json", {}).get("precision")
+            hint = (f" It was trained in {old_precision}: add --precision {old_precision} to resume it here."
+                    if old_precision and old_precision != self.precision else "")
+            raise ValueError(f"{self.out} holds a run with other settings ({what}).{hint} Use another --out, or "
+                             "--restart to start over.")
         return found
 
     def _initial_model(self, init_from):
@@ -341,6 +359,9 @@ class Run:
                 model = presets.build_model(self.preset, image_shape=tuple(spec.shape[1:]), seed=self.settings.seed,
                                             sync_batch_norm=self.settings.sync_batch_norm,
                                             label_distribution=self.label_distribution())
+        if self.settings.jit_compile != "auto":
+            model.jit_compile = self.settings.jit_compile == "on"
+        self.jit_compile = bool(model.jit_compile)
         callbacks = self._callbacks(steps_per_epoch)
         for phase_start, initial_epoch, steps, end_epoch in self._phases(steps_per_epoch):
             dataset, _ = self.stream(phase_start)
@@ -389,6 +410,12 @@ class Run:
         log_dir = write_dir / "tensorboard" if self.settings.tensorboard else None
         # Figures that add to the epoch's logs come before the history writer.
         figures = self._autoencoder_callbacks() if self.preset["family"] in ("vae", "critic_vae") else []
+        if self.settings.fid_every:
+            name = self.preset["dataset"]
+            figures.append(kcallbacks.PeriodicMetric(
+                name, metric="fid", num_samples=self.settings.fid_samples or 2000,
+                split="test" if name in datasets.BUILTIN else "train", every=self.settings.fid_every,
+                seed=self.settings.seed))
         callbacks = [self.guard, self.checkpointer, *figures, self.history, self.stability,
                      kcallbacks.SampleGrid(write_dir / "samples", num_images=self.settings.num_samples,
                                            seed=self.settings.seed, log_dir=log_dir)]
@@ -441,7 +468,7 @@ class Run:
         summary = {
             "preset": self.name, "dataset": preset["dataset"], "epochs": preset["epochs"],
             "batch_size": preset["batch_size"], "take": take, "seed": seed, "precision": self.precision,
-            "replicas": self.strategy.num_replicas_in_sync, "steps": self.checkpointer.step,
+            "jit_compile": getattr(self, "jit_compile", None), "replicas": self.strategy.num_replicas_in_sync, "steps": self.checkpointer.step,
             "wall_time_s": round(wall, 1), "seconds_per_epoch": round(wall / preset["epochs"], 2),
             "parameters": int(model.count_params()),
             "peak_memory_mib": larger_peak(self.peak_before, peak_memory_mib()),

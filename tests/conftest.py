@@ -42,3 +42,13 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("KZOO_NO_SKIPS") == "1" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped under KZOO_NO_SKIPS=1, which make test sets: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped while it is collected (a module-level `pytest.importorskip`)."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("KZOO_NO_SKIPS") == "1" and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped at collection under KZOO_NO_SKIPS=1, which make test sets: {report.longrepr}"

@@ -63,6 +63,29 @@ def test_each_transformation_has_the_published_range():
         parse_policy("color,flip")
 
 
+def test_contrast_and_saturation_have_the_published_ranges_on_images_they_change():
+    """On grey images with spatial detail, saturation is a no-op and the contrast factor is std(out) / std(in),
+    U(0.5, 1.5); on flat colour images, contrast (about each channel's mean) is a no-op and the saturation factor is
+    each pixel's deviation from its channel mean, out over in, U(0, 2). Brightness is the change of the mean."""
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.uniform(-0.4, 0.4, (256, 8, 8, 1)), 3, axis=-1).astype("float32")
+    out = DiffAugment("color")(grey, knoise.StepNoise(2, 3)).numpy()
+    contrast = out.reshape(256, -1).std(1) / grey.reshape(256, -1).std(1)
+    assert 0.5 - 1e-4 <= contrast.min() < 0.6 and 1.4 < contrast.max() <= 1.5 + 1e-4, contrast
+    brightness = out.reshape(256, -1).mean(1) - grey.reshape(256, -1).mean(1)
+    assert -0.5 - 1e-4 <= brightness.min() < -0.4 and 0.4 < brightness.max() <= 0.5 + 1e-4
+    np.testing.assert_allclose(out[..., 0], out[..., 1], atol=1e-5)        # still grey: saturation changed nothing
+
+    colour = np.broadcast_to(rng.uniform(-0.4, 0.4, (256, 1, 1, 3)), (256, 8, 8, 3)).astype("float32")
+    out = DiffAugment("color")(colour, knoise.StepNoise(4, 5)).numpy()
+    assert np.allclose(out, out[:, :1, :1, :], atol=1e-5)                  # still flat: contrast changed nothing
+    deviation_in = colour[:, 0, 0, :] - colour[:, 0, 0, :].mean(-1, keepdims=True)
+    deviation_out = out[:, 0, 0, :] - out[:, 0, 0, :].mean(-1, keepdims=True)
+    saturation = (deviation_out * deviation_in).sum(-1) / (deviation_in ** 2).sum(-1)
+    np.testing.assert_allclose(deviation_out, saturation[:, None] * deviation_in, atol=1e-4)
+    assert -1e-4 <= saturation.min() < 0.1 and 1.9 < saturation.max() <= 2 + 1e-4, saturation
+
+
 def test_generator_gradient_through_the_augmentation_equals_finite_differences():
     """A tiny generator (z -> 8x8x3 images); the gradient of a fixed linear read-out of the augmented images
     with respect to one generator weight equals the central finite difference (the augmentation of a fixed
@@ -95,6 +118,52 @@ def test_generator_gradient_through_the_augmentation_equals_finite_differences()
                 down = float(loss())
         kernel.assign(original)
         assert (up - down) / (2 * eps) == pytest.approx(grad[index], rel=2e-2, abs=2e-3), index
+
+
+class Recorder(keras.layers.Layer):
+    """Keeps every batch the discriminator is called on during a step (in a variable, so a compiled step can)."""
+
+    def __init__(self, calls, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.buffer = self.add_weight(shape=(calls, *shape), initializer="zeros", trainable=False, name="seen")
+        self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False, name="count")
+
+    def call(self, x):
+        self.buffer.assign(tf.tensor_scatter_nd_update(self.buffer, tf.reshape(self.count, (1, 1)), x[None]))
+        self.count.assign_add(1)
+        return x
+
+
+def test_the_discriminator_sees_the_augmented_batches_in_both_updates():
+    """What the discriminator is called on in a compiled step equals DiffAugment of the real batch and of the
+    fakes with that step's noise: in the critic's update (real, then fake) and in the generator's (new fakes).
+    A loop that skipped the augmentation in either update would show here; a finite loss would not."""
+    from kzoo.models import AdversarialModel
+    batch, latent, shape = 4, 3, (8, 8, 1)
+    rng = np.random.default_rng(0)
+    z_in = keras.Input((latent,))
+    generator = keras.Model(z_in, keras.layers.Reshape(shape)(keras.layers.Dense(64, activation="tanh")(z_in)))
+    recorder = Recorder(3, (batch, *shape))
+    x_in = keras.Input(shape)
+    critic = keras.Model(x_in, keras.layers.Dense(1)(keras.layers.Flatten()(recorder(x_in))))
+    gan = AdversarialModel(generator, critic, seed=5, augment="color,translation,cutout")
+    gan.compile()
+    real = rng.uniform(-1, 1, (batch, *shape)).astype("float32")
+
+    # The step's draws, in the loop's order: the critic's fakes, their and the real batch's augmentation, the
+    # generator's fakes and theirs (with the generator before its update).
+    noise, augment = knoise.StepNoise(5, 0), DiffAugment("color,translation,cutout")
+    fakes = generator(noise.normal((batch, latent)))
+    expected_real, expected_fake = augment(real, noise).numpy(), augment(fakes, noise).numpy()
+    expected_generator = augment(generator(noise.normal((batch, latent))), noise).numpy()
+
+    gan.fit(real, batch_size=batch, epochs=1, verbose=0)
+    seen = recorder.buffer.numpy()
+    assert int(recorder.count.numpy()) == 3
+    for got, want, what in zip(seen, (expected_real, expected_fake, expected_generator),
+                               ("real (critic)", "fake (critic)", "fake (generator)")):
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=what)
+    assert np.abs(seen[0] - real).max() > 0.1  # the augmentation changed the batch
 
 
 def test_the_adversarial_loop_trains_with_diffaugment_and_keeps_it():

@@ -131,9 +131,30 @@ def linear_denoiser(shape):
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v"])
-def test_one_training_step_equals_a_hand_computed_numpy_step(prediction):
+def test_min_snr_weight_is_its_formula(prediction):
+    """Hang et al. 2023: min(SNR, gamma) / (SNR + 1) for v, min(SNR, gamma) / SNR for eps, SNR = ab / (1 - ab)."""
+    x_t, t = keras.Input((2, 2, 1)), keras.Input(())
+    network = keras.Model([x_t, t], keras.layers.Conv2D(1, 1)(x_t))
+    for gamma in (5.0, 1.0):
+        model = DiffusionModel(network, prediction=prediction, ema=None, loss_weighting="min_snr",
+                               min_snr_gamma=gamma)
+        steps = np.array([0, 10, 150, 400, 600, 999])
+        ab = model.schedule.alpha_bars()[steps]
+        snr = ab / (1 - ab)
+        expected = np.minimum(snr, gamma) / (snr + 1 if prediction == "v" else snr)
+        np.testing.assert_allclose(np.asarray(model.loss_weight(steps)), expected, rtol=2e-5)
+        # Where SNR crosses gamma the weight peaks (v: gamma / (gamma + 1)); at the noisy end eps-weights are 1.
+        assert expected.max() <= (gamma / (gamma + 1) if prediction == "v" else 1.0) + 1e-9
+    plain = DiffusionModel(network, prediction=prediction, ema=None)
+    np.testing.assert_array_equal(np.asarray(plain.loss_weight(steps)), np.ones(len(steps)))
+
+
+@pytest.mark.parametrize("prediction,weighting", [("epsilon", "none"), ("v", "none"), ("v", "min_snr"),
+                                                  ("epsilon", "min_snr")])
+def test_one_training_step_equals_a_hand_computed_numpy_step(prediction, weighting):
     shape, batch, rate = (5, 5, 1), 6, 0.1
-    model = DiffusionModel(linear_denoiser(shape), prediction=prediction, ema=None, seed=4)
+    model = DiffusionModel(linear_denoiser(shape), prediction=prediction, ema=None, seed=4, loss_weighting=weighting,
+                           min_snr_gamma=5.0)
     model.compile(optimizer=keras.optimizers.SGD(rate))
     x0 = np.random.default_rng(0).uniform(-1, 1, (batch, *shape)).astype(np.float32)
     t, eps = model.training_noise(batch, knoise.StepNoise(4, 0))  # what the first step draws
@@ -144,8 +165,12 @@ def test_one_training_step_equals_a_hand_computed_numpy_step(prediction):
     w, b, c = 0.3, -0.1, 0.5
     tau = (t / 1000.0).reshape(-1, 1, 1, 1)
     residual = w * x_t + b + c * tau - target
-    loss = np.mean(residual ** 2)
-    g = 2 * residual / residual.size
+    snr = ab / (1 - ab)
+    weight = (np.ones_like(ab) if weighting == "none" else
+              np.minimum(snr, 5.0) / (snr + 1 if prediction == "v" else snr))
+    pixels = residual[0].size
+    loss = np.mean(weight * np.mean(residual ** 2, axis=(1, 2, 3), keepdims=True))
+    g = 2 * weight * residual / (batch * pixels)
     expected = {"w": w - rate * np.sum(g * x_t), "b": b - rate * np.sum(g), "c": c - rate * np.sum(g * tau)}
 
     logs = model.train_on_batch(x0, return_dict=True)
@@ -267,8 +292,16 @@ def test_saved_model_serves_generate_with_and_without_steps(tmp_path):
     np.testing.assert_allclose(np.asarray(served.generate(z)), np.asarray(model.generate(z)), atol=1e-5)
     np.testing.assert_allclose(np.asarray(served.generate(z, steps=2)), np.asarray(model.generate(z, steps=2)),
                                atol=1e-5)
+    for sampler in ("ddim", "ddpm", "dpmpp_2m"):  # the sampler is an argument of the exported endpoint
+        expected = np.asarray(model.generate(z, steps=4, sampler=sampler))
+        np.testing.assert_allclose(np.asarray(served.generate(z, steps=4, sampler=sampler)), expected, atol=1e-5)
+    assert np.abs(np.asarray(served.generate(z, steps=4, sampler="dpmpp_2m"))
+                  - np.asarray(served.generate(z, steps=4, sampler="ddim"))).max() > 1e-3
+    with pytest.raises(Exception, match="sampler must be one of ddim, ddpm, dpmpp_2m"):
+        served.generate(z, steps=4, sampler="euler")
     info = json.loads((tmp_path / "export" / "kzoo.json").read_text())
     assert info["sampling_steps"] == 3 and info["latent_dim"] == 64 and info["class"] == "DiffusionModel"
+    assert info["sampler"] == "ddim" and info["samplers"] == ["ddim", "ddpm", "dpmpp_2m"]
 
 
 def test_timestep_embedding_is_the_sinusoid():

@@ -514,3 +514,73 @@ def test_a_seed_run_continued_from_a_run_folder_records_both_commands(tmp_path, 
     assert run["command"] == f"{reproducing_command(first)} && {continued}"
     assert run["command"].startswith("kzoo train --preset dcgan_fashion") and run["command"].count("--seed 1") == 2
     assert f"--init-from {first}" in run["command"]
+
+
+def _table_specs():
+    specs = set()
+    for path in render_docs.documents():
+        specs.update(re.findall(r"<!-- table: (\S+) -->", path.read_text()))
+    return sorted(specs)
+
+
+def _scaled_floats(value, factor):
+    """Every float in a JSON value times `factor` (integers, counts and strings unchanged)."""
+    if isinstance(value, dict):
+        return {k: _scaled_floats(v, factor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scaled_floats(v, factor) for v in value]
+    if isinstance(value, float) and value not in (0.0, 1.0):
+        return value * factor
+    return value
+
+
+DECIMAL = re.compile(r"(?<![\w.])-?\d[\d,]*\.\d+(?![\w.])")
+
+
+def _decimals(text):
+    """The decimal numbers of a table, by row (version strings such as 2.21.0, and 0, 1 or 100 (%), which scaling
+    keeps, aside)."""
+    return [[m for m in DECIMAL.findall(line) if float(m.replace(",", "")) not in (0.0, 1.0, 100.0)]
+            for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("spec", _table_specs())
+def test_every_renderer_shows_the_numbers_of_the_files_it_reads(spec, tmp_path, monkeypatch):
+    """For each table of the README and docs/: scale every measured number (float) of the result files by 1.37;
+    then every decimal number the table shows must change. A number typed into a renderer, or left over from an
+    older file, would stay as it was. (Stored tables, whose rows are their file's cells, are checked cell-wise.)"""
+    for source in (REPO / "results").glob("*.json"):
+        (tmp_path / source.name).write_text(source.read_text())
+    monkeypatch.setattr(render_docs, "RESULTS", tmp_path)
+    original_text = render_docs.render_spec(spec)
+    if not spec.startswith("@"):
+        name, _, key = spec.partition("/")
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        record["results"]["tables"][key]["rows"][-1][-1] = "MUTATED-CELL"
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+        assert "MUTATED-CELL" in render_docs.render_spec(spec), spec
+        return
+    quoted = set()  # numbers the data holds as text (targets, commands), which scaling leaves as they are
+    for path in tmp_path.glob("*.json"):
+        record = json.loads(path.read_text())
+        quoted.update(DECIMAL.findall(json.dumps(_strings(record))))
+        path.write_text(json.dumps(_scaled_floats(record, 1.37)))
+    quoted.update(f"{figure}" for _, _, figure, _ in render_docs.FRONTIER)  # published figures, cited
+    changed = render_docs.render_spec(spec)
+    assert changed != original_text, f"{spec}: no number of its data reaches the table"
+    before, after = _decimals(original_text), _decimals(changed)
+    unchanged = [a for row_a, row_b in zip(before, after) if len(row_a) == len(row_b)
+                 for a, b in zip(row_a, row_b) if a == b and a not in quoted and a not in LABELS]
+    assert not unchanged, f"{spec}: these numbers do not come from its data: {unchanged[:10]}"
+
+
+# Numbers that are part of a row's label, not a measurement.
+LABELS = {"0.9"}  # "pairs with cosine > 0.9": kzoo.metrics.diversity's near-duplicate threshold
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        return [_strings(v) for v in value.values()]
+    if isinstance(value, list):
+        return [_strings(v) for v in value]
+    return value if isinstance(value, str) else None

@@ -132,3 +132,99 @@ def test_the_documented_messages_are_what_the_code_says():
         kind, message = tool.run_case(call)
         assert kind is not None and kind.endswith("Error"), mistake
         assert [mistake, kind, message] == row, f"{mistake}: run python tools/error_messages.py"
+
+
+# -- mistakes after a first fit: the data is checked before any step is traced --------------------------------
+
+def _own_gan(n_critic=1, loss="non_saturating", lipschitz=None):
+    """A notebook user's GAN: their own Sequential networks, no kzoo builders."""
+    import keras
+    generator = keras.Sequential([keras.Input((8,)), keras.layers.Dense(28 * 28, activation="tanh"),
+                                  keras.layers.Reshape((28, 28, 1))])
+    critic = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    gan = kzoo.AdversarialModel(generator, critic, loss=loss, lipschitz=lipschitz, n_critic=n_critic, seed=0)
+    gan.compile()
+    return gan
+
+
+def _fitted_models():
+    """One model of each family, each fitted once on 28x28 grey data (so its step has been traced)."""
+    import tensorflow as tf
+    from kzoo import presets
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    labels = np.arange(16) % 10
+    models = {
+        "gan": (_own_gan(), None),
+        "wgan_gp_n_critic_4": (_own_gan(4, "wasserstein", "gp"), None),
+        "vae": (kzoo.VAE.from_design("mlp256", latent_dim=2, seed=0), None),
+        "cvae": (presets.build_model(presets.get("cvae_conv_fashion"), (28, 28, 1), seed=0), labels),
+        "critic_vae": (presets.build_model(presets.get("critic_vae_mnist"), (28, 28, 1), seed=0), None),
+        "diffusion": (kzoo.DiffusionModel(kzoo.networks.build_diffusion_network("unet_tiny", (28, 28, 1)),
+                                          ema=None, seed=0), None),
+    }
+    for name, (model, y) in models.items():
+        if not getattr(model, "optimizer", None):
+            model.compile()
+        x = images if name not in ("vae", "cvae", "critic_vae") else (images + 1) / 2
+        data = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).batch(8)
+        model.fit(data, epochs=1, verbose=0)
+    return models
+
+
+FITTED = {}
+
+
+@pytest.fixture(scope="module")
+def fitted_models():
+    if not FITTED:
+        FITTED.update(_fitted_models())
+    return FITTED
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan_gp_n_critic_4", "vae", "cvae", "critic_vae", "diffusion"])
+@pytest.mark.parametrize("mistake, shape, message", [
+    ("32x32 images", (8, 32, 32, 1), r"got images of shape \(32, 32, 1\), but its \w+ takes \(28, 28, 1\)"),
+    ("3 channels", (8, 28, 28, 3), r"channel counts differ \(3 vs 1\)"),
+])
+def test_a_mistake_after_a_first_fit_gets_the_fresh_models_message(fitted_models, name, mistake, shape, message):
+    import tensorflow as tf
+    model, labels = fitted_models[name]
+    before = _weights(model)
+    x = np.zeros(shape, "float32")
+    y = None if labels is None else labels[:shape[0]]
+    with pytest.raises(ValueError, match=message):  # arrays
+        model.fit(x, y, batch_size=8, verbose=0)
+    # A dataset whose element_spec leaves the image size unknown: the first batch is looked at.
+    unknown = tf.data.Dataset.from_generator(lambda: iter([x]), output_signature=tf.TensorSpec(
+        (None, None, None, shape[-1]), tf.float32))
+    if labels is not None:
+        unknown = tf.data.Dataset.zip((unknown, tf.data.Dataset.from_tensors(y)))
+    with pytest.raises(ValueError, match=message):
+        model.fit(unknown, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(x, y, batch_size=8, verbose=0)
+    assert _unchanged(before, model)
+
+
+def test_a_batch_smaller_than_n_critic_after_a_first_fit(fitted_models):
+    import tensorflow as tf
+    model, _ = fitted_models["wgan_gp_n_critic_4"]
+    before = _weights(model)
+    x = np.zeros((10, 28, 28, 1), "float32")
+    with pytest.raises(ValueError, match=r"n_critic=4 critic batches, but got a batch of 3 images"):
+        model.fit(x[:3], batch_size=3, verbose=0)
+    # An array whose last batch is too small (10 = 8 + 2) is refused before the first step.
+    with pytest.raises(ValueError, match=r"n_critic=4 critic batches, but got a batch of 2 images"):
+        model.fit(x, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"got a batch of 2 images"):
+        model.fit(tf.data.Dataset.from_tensor_slices(x[:2]).batch(2), verbose=0)
+    assert _unchanged(before, model)
+
+
+def test_labels_after_a_first_fit(fitted_models):
+    images, labels = np.zeros((8, 28, 28, 1), "float32"), np.zeros(8, "int64")
+    for name in ("gan", "vae", "diffusion"):
+        with pytest.raises(ValueError, match="is unconditional"):
+            fitted_models[name][0].fit(images, labels, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"class-conditional \(10 classes\) and takes \(images, labels\)"):
+        fitted_models["cvae"][0].fit(images, batch_size=8, verbose=0)

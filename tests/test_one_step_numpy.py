@@ -161,3 +161,170 @@ def test_critic_vae_step_equals_the_numpy_step():
     np.testing.assert_allclose(latent_critic.get_weights()[1], bc2, atol=1e-5, rtol=0)
     for got, want in zip(encoder.get_weights() + decoder.get_weights(), expected):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("penalty", ["r1", "gp"])
+def test_a_penalised_step_equals_the_numpy_step(penalty):
+    """R1 and the gradient penalty on a linear critic f(x) = x w + b, whose input gradient is w for every x:
+    R1 adds weight/2 ||w||^2 (gradient weight * w), the penalty weight (||w|| - 1)^2 (gradient 2 weight (||w|| - 1)
+    w / ||w||). The penalty's part of the update is checked, not only its value; the penalty's draw (the
+    interpolation weights) comes between the critic's and the generator's latent draws."""
+    rng = np.random.default_rng(5)
+    generator, critic = _linear_gan(rng)
+    lipschitz = kzoo.constraints.R1Penalty(weight=3.0) if penalty == "r1" else kzoo.constraints.GradientPenalty(3.0)
+    model = kzoo.AdversarialModel(generator, critic, loss="non_saturating", lipschitz=lipschitz, seed=SEED,
+                                  pixel_range=(0.0, 1.0))
+    model.compile(d_optimizer=keras.optimizers.SGD(LR), g_optimizer=keras.optimizers.SGD(LR))
+    real = _images(rng)
+    wg, bg = [w.astype(np.float64) for w in generator.get_weights()]
+    wd, bd = [w.astype(np.float64) for w in critic.get_weights()]
+    logs = model.fit(real, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
+
+    noise = StepNoise(SEED, 0)
+    z_critic = noise.normal((BATCH, LATENT)).numpy().astype(np.float64)
+    if penalty == "gp":
+        noise.uniform((BATCH, 1, 1, 1))  # the interpolation weights: no part in a linear critic's gradient
+    z_generator = noise.normal((BATCH, LATENT)).numpy().astype(np.float64)
+    g = LOSS_GRADIENTS["non_saturating"]
+    x = real.reshape(BATCH, PIXELS).astype(np.float64)
+    fake = z_critic @ wg + bg
+    d_real, d_fake = g["real"](x @ wd + bd), g["fake"](fake @ wd + bd)
+    norm = np.linalg.norm(wd)
+    if penalty == "r1":
+        value, d_penalty = 0.5 * 3.0 * norm ** 2, 3.0 * wd
+    else:
+        value, d_penalty = 3.0 * (norm - 1) ** 2, 2 * 3.0 * (norm - 1) * wd / norm
+    assert logs["penalty"][0] == pytest.approx(value, rel=1e-5)
+    wd2 = wd - LR * (x.T @ d_real + fake.T @ d_fake + d_penalty)
+    bd2 = bd - LR * (d_real.sum(0) + d_fake.sum(0))
+    d_fake_images = g["gen"]((z_generator @ wg + bg) @ wd2 + bd2) @ wd2.T
+    wg2, bg2 = wg - LR * z_generator.T @ d_fake_images, bg - LR * d_fake_images.sum(0)
+    for got, want in zip(critic.get_weights() + generator.get_weights(), [wd2, bd2, wg2, bg2]):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+CLASSES, HIDDEN = 3, 3
+
+
+def _conditional_generator(rng):
+    """[z, label] -> [z, one_hot(label)] W + b."""
+    z, y = keras.Input((LATENT,)), keras.Input((), dtype="int32")
+    joined = layers.Concatenate()([z, layers.CategoryEncoding(CLASSES, output_mode="one_hot")(y)])
+    generator = keras.Model([z, y], layers.Reshape((2, 2, 1))(layers.Dense(PIXELS, name="g")(joined)))
+    _randomise(generator, rng)
+    return generator
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _one_hot(labels):
+    return np.eye(CLASSES)[labels]
+
+
+def _fake_draws(noise):
+    labels = kzoo.noise.categorical(BATCH, noise, [1.0 / CLASSES] * CLASSES).numpy()
+    return labels, noise.normal((BATCH, LATENT)).numpy().astype(np.float64)
+
+
+def test_an_auxiliary_classifier_step_equals_the_numpy_step():
+    """AC-GAN: the critic outputs [score, class logits]; both players add auxiliary_weight times the
+    cross-entropy of the logits (the critic on real and fake batches, the generator on its fakes) with their labels."""
+    rng = np.random.default_rng(2)
+    generator = _conditional_generator(rng)
+    x_in = keras.Input((2, 2, 1))
+    flat = layers.Flatten()(x_in)
+    critic = keras.Model(x_in, [layers.Dense(1, name="score")(flat), layers.Dense(CLASSES, name="classes")(flat)])
+    _randomise(critic, rng)
+    model = kzoo.AdversarialModel(generator, critic, loss="non_saturating", seed=SEED, pixel_range=(0.0, 1.0),
+                                  num_classes=CLASSES, auxiliary_weight=0.5)
+    model.compile(d_optimizer=keras.optimizers.SGD(LR), g_optimizer=keras.optimizers.SGD(LR))
+    real, real_labels = _images(rng), np.array([0, 1, 2, 2, 1, 0], np.int32)
+    wg, bg = [w.astype(np.float64) for w in generator.get_weights()]
+    ws, bs = [critic.get_layer("score").get_weights()[i].astype(np.float64) for i in (0, 1)]
+    wc, bc = [critic.get_layer("classes").get_weights()[i].astype(np.float64) for i in (0, 1)]
+    logs = model.fit(real, real_labels, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
+
+    noise = StepNoise(SEED, 0)
+    fake_labels, z = _fake_draws(noise)
+    gen_labels, z2 = _fake_draws(noise)
+    g = LOSS_GRADIENTS["non_saturating"]
+    x = real.reshape(BATCH, PIXELS).astype(np.float64)
+    fake = np.concatenate([z, _one_hot(fake_labels)], 1) @ wg + bg
+    real_logits, fake_logits = x @ wc + bc, fake @ wc + bc
+    cross_entropy = lambda logits, y: -np.mean(np.log(_softmax(logits)[np.arange(BATCH), y]))  # noqa: E731
+    classes = cross_entropy(real_logits, real_labels) + cross_entropy(fake_logits, fake_labels)
+    assert logs["class_loss"][0] == pytest.approx(classes, rel=1e-5)  # exactly, not only "above half of one term"
+    d_real, d_fake = g["real"](x @ ws + bs), g["fake"](fake @ ws + bs)
+    d_real_logits = 0.5 * (_softmax(real_logits) - _one_hot(real_labels)) / BATCH
+    d_fake_logits = 0.5 * (_softmax(fake_logits) - _one_hot(fake_labels)) / BATCH
+    ws2, bs2 = ws - LR * (x.T @ d_real + fake.T @ d_fake), bs - LR * (d_real.sum(0) + d_fake.sum(0))
+    wc2 = wc - LR * (x.T @ d_real_logits + fake.T @ d_fake_logits)
+    bc2 = bc - LR * (d_real_logits.sum(0) + d_fake_logits.sum(0))
+    # The generator: its score loss plus 0.5 x the cross-entropy of its fakes' logits with their labels.
+    joined = np.concatenate([z2, _one_hot(gen_labels)], 1)
+    fake2 = joined @ wg + bg
+    d_images = (g["gen"](fake2 @ ws2 + bs2) @ ws2.T
+                + 0.5 * (_softmax(fake2 @ wc2 + bc2) - _one_hot(gen_labels)) / BATCH @ wc2.T)
+    wg2, bg2 = wg - LR * joined.T @ d_images, bg - LR * d_images.sum(0)
+    got = [*critic.get_layer("score").get_weights(), *critic.get_layer("classes").get_weights(),
+           *generator.get_weights()]
+    for have, want in zip(got, [ws2, bs2, wc2, bc2, wg2, bg2]):
+        np.testing.assert_allclose(have, want, atol=1e-5, rtol=0)
+
+
+def test_a_projection_conditional_step_equals_the_numpy_step():
+    """A projection discriminator f(x, y) = h w + b + <E one_hot(y), h>, h = x W_h + b_h (Miyato & Koyama 2018),
+    and a generator conditioned on its labels: the labels' part of both updates against numpy."""
+    rng = np.random.default_rng(3)
+    generator = _conditional_generator(rng)
+    x_in, y_in = keras.Input((2, 2, 1)), keras.Input((), dtype="int32")
+    h = layers.Dense(HIDDEN, name="h")(layers.Flatten()(x_in))
+    embedded = layers.Dense(HIDDEN, use_bias=False, name="embed")(layers.CategoryEncoding(CLASSES, "one_hot")(y_in))
+    score = layers.Add()([layers.Dense(1, name="d")(h), layers.Dot(axes=1)([embedded, h])])
+    critic = keras.Model([x_in, y_in], score)
+    _randomise(critic, rng)
+    model = kzoo.AdversarialModel(generator, critic, loss="hinge", seed=SEED, pixel_range=(0.0, 1.0),
+                                  num_classes=CLASSES)
+    model.compile(d_optimizer=keras.optimizers.SGD(LR), g_optimizer=keras.optimizers.SGD(LR))
+    real, real_labels = _images(rng), np.array([2, 0, 1, 1, 2, 0], np.int32)
+    wg, bg = [w.astype(np.float64) for w in generator.get_weights()]
+    wh, bh = [w.astype(np.float64) for w in critic.get_layer("h").get_weights()]
+    (we,) = [w.astype(np.float64) for w in critic.get_layer("embed").get_weights()]
+    wd, bd = [w.astype(np.float64) for w in critic.get_layer("d").get_weights()]
+    model.fit(real, real_labels, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+
+    noise = StepNoise(SEED, 0)
+    fake_labels, z = _fake_draws(noise)
+    gen_labels, z2 = _fake_draws(noise)
+    g = LOSS_GRADIENTS["hinge"]
+    x = real.reshape(BATCH, PIXELS).astype(np.float64)
+    fake = np.concatenate([z, _one_hot(fake_labels)], 1) @ wg + bg
+
+    def forward(images, labels, wh, bh, we, wd, bd):
+        hidden, e = images @ wh + bh, _one_hot(labels) @ we
+        return hidden, e, hidden @ wd + bd + (hidden * e).sum(1, keepdims=True)
+
+    grads = {k: 0.0 for k in ("wh", "bh", "we", "wd", "bd")}
+    for images, labels, d_score in ((x, real_labels, g["real"]), (fake, fake_labels, g["fake"])):
+        hidden, e, s = forward(images, labels, wh, bh, we, wd, bd)
+        ds = d_score(s)
+        dh = ds @ wd.T + ds * e
+        grads["wd"] += hidden.T @ ds
+        grads["bd"] += ds.sum(0)
+        grads["we"] += _one_hot(labels).T @ (ds * hidden)
+        grads["wh"] += images.T @ dh
+        grads["bh"] += dh.sum(0)
+    new = {k: v - LR * grads[k] for k, v in dict(wh=wh, bh=bh, we=we, wd=wd, bd=bd).items()}
+    joined = np.concatenate([z2, _one_hot(gen_labels)], 1)
+    fake2 = joined @ wg + bg
+    hidden, e, s = forward(fake2, gen_labels, new["wh"], new["bh"], new["we"], new["wd"], new["bd"])
+    ds = g["gen"](s)
+    d_images = (ds @ new["wd"].T + ds * e) @ new["wh"].T
+    wg2, bg2 = wg - LR * joined.T @ d_images, bg - LR * d_images.sum(0)
+    got = [*critic.get_layer("h").get_weights(), *critic.get_layer("embed").get_weights(),
+           *critic.get_layer("d").get_weights(), *generator.get_weights()]
+    for have, want in zip(got, [new["wh"], new["bh"], new["we"], new["wd"], new["bd"], wg2, bg2]):
+        np.testing.assert_allclose(have, want, atol=1e-5, rtol=0)

@@ -93,6 +93,29 @@ def test_checkpoint_keeps_only_complete_finite_states(tmp_path):
     assert "step 6 (epoch 1, batch 6)" in message and "ckpt-00000005" in message
 
 
+def test_checkpoints_follow_the_clock_within_a_long_epoch(tmp_path, monkeypatch):
+    """A slow epoch is still checkpointed every `every_seconds`: with a clock that advances 4 minutes a step, a
+    10-minute interval saves at steps 3 and 6 (12 and 24 minutes) of an 8-step epoch, then at its end."""
+    clock = iter(range(0, 10**6, 240))
+    monkeypatch.setattr(checkpoint.time, "monotonic", lambda: float(next(clock)))
+    saved = []
+    monkeypatch.setattr(checkpoint.RunCheckpoint, "save",
+                        lambda self, logs=None: (saved.append(self.step), setattr(self, "_last_save_time",
+                                                                                  checkpoint.time.monotonic())))
+    model = VAE.from_design("mlp256", latent_dim=2, seed=0)
+    model.compile()
+    images = np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype("float32")
+    ckpt = checkpoint.RunCheckpoint(tmp_path / "ckpt", steps_per_epoch=8)  # every_seconds=600 by default
+    model.fit(images, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[ckpt])
+    assert saved == [3, 6, 8]
+    off = checkpoint.RunCheckpoint(tmp_path / "off", steps_per_epoch=8, every_seconds=None)
+    saved.clear()
+    model.fit(images, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[off])
+    assert saved == [8]  # the epoch's end only
+    with pytest.raises(ValueError, match="every_seconds must be above 0"):
+        checkpoint.RunCheckpoint(tmp_path / "bad", steps_per_epoch=8, every_seconds=0)
+
+
 def test_train_raises_on_divergence_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real_stream = datasets.training_stream
 
@@ -234,9 +257,12 @@ def test_init_from_continues_a_mixed_precision_model_in_float32(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
+@pytest.mark.parametrize("preset", [["--preset", "dcgan_fashion"],
+                                    ["--preset", "diffusion_fashion", "--set", "model.design=unet_tiny"]],
+                         ids=["dcgan_fashion", "diffusion_fashion"])
+def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, preset):
     # 1,024 images in batches of 32: 32 steps an epoch; killed in the second epoch, after step 40.
-    args = ["--preset", "dcgan_fashion", "--take", "1024", "--batch-size", "32", "--epochs", "3",
+    args = [*preset, "--take", "1024", "--batch-size", "32", "--epochs", "3",
             "--checkpoint-every", "10", "--deterministic", "--verbose", "0", "--no-export"]
     reference = subprocess.run(kzoo_train(*args, "--out", tmp_path / "reference"), env=ENV, capture_output=True,
                                text=True, timeout=600)
@@ -260,7 +286,7 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
     for a, b in zip(keras_weights(run / "model.keras"), keras_weights(tmp_path / "reference" / "model.keras")):
         np.testing.assert_array_equal(a, b)
     history = json.loads((run / "history.json").read_text())
-    assert len(history["d_loss"]) == 3
+    assert len(history["d_loss" if "dcgan_fashion" in preset else "loss"]) == 3
 
 
 @pytest.mark.subprocess
@@ -318,3 +344,36 @@ def test_no_prior_leaves_the_presets_prior_unfitted_and_the_weights_the_same(tmp
     assert without["prior_skipped"] and "prior_skipped" not in with_prior
     assert training.reproducing_command(tmp_path / "without").endswith(f"--no-prior --out {tmp_path / 'without'}")
     assert "--no-prior" not in training.reproducing_command(tmp_path / "with")
+
+
+def test_a_pinned_precision_resumes_wherever_auto_resolves_and_a_moved_folder_resumes(tmp_path, monkeypatch):
+    """The diffusion recipe pins float32: a run begun where "auto" means mixed_bfloat16, copied to a machine where
+    it means float32, resumes there, as one uninterrupted run would have trained."""
+    import shutil
+    options = dict(take=64, batch_size=32, verbose=0, export=False, settings=["model.design=unet_tiny"])
+    monkeypatch.setenv("KZOO_AUTO_PRECISION", "mixed_bfloat16")
+    training.train("diffusion_fashion", tmp_path / "here", epochs=1, **options)
+    assert json.loads((tmp_path / "here" / "config.json").read_text())["precision"] == "float32"
+    shutil.copytree(tmp_path / "here", tmp_path / "there")
+    monkeypatch.setenv("KZOO_AUTO_PRECISION", "float32")
+    resumed = training.train("diffusion_fashion", tmp_path / "there", epochs=2, **options)
+    assert resumed["steps"] == 4 and resumed["precision"] == "float32"
+    whole = training.train("diffusion_fashion", tmp_path / "whole", epochs=2, **options)
+    for a, b in zip(keras_weights(tmp_path / "there" / "model.keras"), keras_weights(tmp_path / "whole" / "model.keras")):
+        np.testing.assert_array_equal(a, b)
+    assert whole["precision"] == "float32"
+
+
+def test_a_run_that_cannot_resume_says_which_setting_differs_and_how_to_continue(tmp_path, monkeypatch):
+    monkeypatch.setenv("KZOO_AUTO_PRECISION", "mixed_bfloat16")
+    first = training.train("vae_mlp256_mnist", tmp_path / "run", epochs=1, take=128, verbose=0, export=False)
+    monkeypatch.setenv("KZOO_AUTO_PRECISION", "float32")
+    with pytest.raises(ValueError, match=r"precision \('mixed_bfloat16' -> 'float32'\).* add --precision "
+                                         r"mixed_bfloat16 to resume it here"):
+        training.train("vae_mlp256_mnist", tmp_path / "run", epochs=2, take=128, verbose=0, export=False)
+    summary = training.train("vae_mlp256_mnist", tmp_path / "run", epochs=2, take=128, verbose=0, export=False,
+                             precision="mixed_bfloat16")
+    assert summary["steps"] == 2 * first["steps"] and summary["precision"] == "mixed_bfloat16"
+    monkeypatch.setenv("KZOO_AUTO_PRECISION", "float64")
+    with pytest.raises(ValueError, match="KZOO_AUTO_PRECISION='float64': set it to float32 or mixed_bfloat16"):
+        training.train("vae_mlp256_mnist", tmp_path / "other", epochs=1, take=128, verbose=0)

@@ -87,6 +87,23 @@ def test_posterior_dicts_draw_fresh_codes_each_step_and_reduce_to_means_without_
     fresh.fit(means, epochs=1, batch_size=64, verbose=0, shuffle=False)
     for a, b in zip(stage.get_weights(), fresh.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # With a real posterior variance each step draws codes mean + exp(log_var / 2) e, e the step's first draw: the
+    # same update as training on those codes, and another than training on the means (log_var is used).
+    from kzoo.noise import StepNoise
+    wide = {"mean": means, "log_var": np.full_like(means, np.log(0.25))}
+    stage = SecondStageVAE(2, hidden=8, depth=1, seed=3)
+    stage.compile()
+    drawn = means + 0.5 * StepNoise(3, 0).normal(means.shape).numpy()  # the first step's first draw
+    on_codes, on_means = (SecondStageVAE.from_config(stage.get_config()) for _ in range(2))
+    for model in (on_codes, on_means):
+        model.set_weights(stage.get_weights())
+        model.compile()
+    stage.fit(wide, epochs=1, batch_size=64, verbose=0, shuffle=False)
+    on_codes.fit(drawn.astype("float32"), epochs=1, batch_size=64, verbose=0, shuffle=False)
+    on_means.fit(means, epochs=1, batch_size=64, verbose=0, shuffle=False)
+    for a, b in zip(stage.get_weights(), on_codes.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert max(np.abs(a - b).max() for a, b in zip(stage.get_weights(), on_means.get_weights())) > 1e-4
     with pytest.raises(ValueError, match="'mean' and 'log_var'"):
         stage.fit({"mean": means}, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="codes of size 3"):

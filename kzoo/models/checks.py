@@ -57,15 +57,77 @@ def check_finite(data, what):
 
 
 class CheckedInputs:
-    """Mixin for kzoo's models: `fit` and `evaluate` refuse NaN or infinite arrays before anything runs."""
+    """Mixin for kzoo's models: `fit` and `evaluate` check the data itself before anything is traced: NaN or
+    infinite arrays, and the model's own checks (`_check_batch(images, labels)`: image shape, labels given or not;
+    for `fit`, a batch large enough for `n_critic`) on the concrete shapes of the arrays, of a dataset's
+    `element_spec`, or of its first batch where the spec leaves them unknown.
+
+    The same checks also run while a step is traced, but only there on a fresh model: once `fit` has traced a step,
+    Keras retraces with relaxed shapes (`None` dimensions) and a second `fit` with a mistake would otherwise end
+    in a shape error from deep inside the graph."""
 
     def fit(self, x=None, y=None, *args, **kwargs):
         check_finite(x, f"{type(self).__name__}.fit: x")
+        self._check_data(x, y, kwargs.get("batch_size"), training=True)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         check_finite(x, f"{type(self).__name__}.evaluate: x")
+        self._check_data(x, y, kwargs.get("batch_size"), training=False)
         return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_data(self, x, y, batch_size, training):
+        n_critic = int(getattr(self, "n_critic", 1) or 1) if training else 1
+        for images, labels in data_probes(x, y, batch_size, need_batch=n_critic > 1):
+            self._check_batch(images, labels)
+            if n_critic > 1:
+                check_critic_batch(images, n_critic, type(self).__name__)
+
+
+class _Shape:
+    """Stands for a batch in the checks: only its shape is read."""
+
+    def __init__(self, shape):
+        import tensorflow as tf
+        self.shape = tf.TensorShape(shape)
+
+
+def data_probes(x, y=None, batch_size=None, need_batch=False):
+    """``[(images, labels)]`` standing for the batches `fit(x, y, batch_size=...)` will see, each with a `.shape`
+    (labels None when there are none); one per distinct batch size of an array (a smaller last batch); a dataset's
+    `element_spec`, or its first batch where the spec leaves the image shape (or, with `need_batch`, the batch size)
+    unknown. Empty where the data cannot be looked at without consuming it (a Python generator, a PyDataset)."""
+    import tensorflow as tf
+    if x is None:
+        return []
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        images, labels = _split_element(spec)
+        if not isinstance(images, tf.TensorSpec) or (labels is not None and not isinstance(labels, tf.TensorSpec)):
+            return []
+        unknown = any(d is None for d in images.shape[1:]) or images.shape.rank is None
+        if unknown or (need_batch and images.shape[0] is None):
+            first = next(iter(x.take(1)), None)
+            if first is None:
+                return []
+            images, labels = _split_element(first)
+        return [(_Shape(images.shape), None if labels is None else _Shape(labels.shape))]
+    if isinstance(x, (tuple, list)) and y is None and len(x) in (2, 3) and all(hasattr(v, "shape") for v in x[:2]):
+        x, y = x[0], x[1]
+    if not hasattr(x, "shape") or getattr(x, "ndim", len(x.shape)) < 1:
+        return []
+    count = int(x.shape[0])
+    batch = min(int(batch_size or 32), count)
+    sizes = sorted({batch, count % batch} - {0}, reverse=True) if batch else [0]
+    return [(_Shape((size,) + tuple(x.shape[1:])), None if y is None else _Shape((size,) + tuple(y.shape[1:])))
+            for size in sizes]
+
+
+def _split_element(element):
+    """(images, labels) of a dataset element or its spec: x, (x,), (x, y) or (x, y, w)."""
+    if isinstance(element, (tuple, list)):
+        return element[0], (element[1] if len(element) > 1 else None)
+    return element, None
 
 
 def check_labels_given(labels, model_name, num_classes):

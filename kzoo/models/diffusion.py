@@ -11,6 +11,20 @@ predict x_0 and eps, then
 ``sigma = eta sqrt((1 - ab_prev) / (1 - ab)) sqrt(1 - ab / ab_prev)`` (Song et al. 2021, eq. 12 and 16). eta = 0 is
 DDIM (deterministic); eta = 1 with steps = T is DDPM's ancestral sampler with the posterior variance beta-tilde. The
 whole loop is one compiled `tf.while_loop`, not one Python call per step.
+
+DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2: multistep, second order, data prediction) solves the same
+probability-flow ODE in fewer network evaluations. It works in the half log-SNR ``lambda = log(alpha / sigma)``
+(``alpha = sqrt(alpha_bar)``, ``sigma = sqrt(1 - alpha_bar)``): with ``h_i = lambda_i - lambda_{i-1}``,
+``x_i = (sigma_i / sigma_{i-1}) x_{i-1} - alpha_i expm1(-h_i) D_i``, where D is the x_0 prediction at the previous
+point, corrected by the one before (``D = (1 + 1/(2r)) x0_{i-1} - 1/(2r) x0_{i-2}``, ``r = h_{i-1} / h_i``). Its
+`steps` evaluation points are uniform in lambda from t = T-1 to t = 0, as the paper recommends for few steps in
+pixel space; to keep them distinct at any number of steps they are real-valued times, at which lambda is the
+linear interpolation of the schedule's lambda between integer timesteps (the network's timestep embedding takes
+real t). As DDIM's, its output is the x_0 prediction at the last point.
+
+Loss weighting: ``"min_snr"`` (Hang et al. 2023) weights each example's squared error by
+``min(SNR_t, gamma) / (SNR_t + 1)`` for v-prediction (``min(SNR_t, gamma) / SNR_t`` for noise prediction), so the
+nearly clean timesteps, easy and many, stop dominating the gradient.
 """
 
 import keras
@@ -26,6 +40,10 @@ from kzoo.models.checks import CheckedInputs, check_image_batch, check_no_labels
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 
 PREDICTIONS = ("epsilon", "v")
+LOSS_WEIGHTINGS = ("none", "min_snr")
+# "ddim": deterministic with eta 0 (the model's `eta` otherwise); "ddpm": ancestral (eta 1); "dpmpp_2m":
+# DPM-Solver++(2M). Each makes `steps` network evaluations per image.
+SAMPLERS = ("ddim", "ddpm", "dpmpp_2m")
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -41,6 +59,9 @@ class DiffusionModel(CheckedInputs, keras.Model):
         seed: seed of the training noise (`kzoo.noise.StepNoise`: reproducible, resumable, replica-independent).
         sampling_steps: default number of sampling steps; eta: default DDIM eta (0 deterministic, 1 DDPM-like).
         clip_denoised: clip each step's x_0 prediction to `pixel_range` (as the published samplers do).
+        loss_weighting: ``"none"`` (plain mean squared error) or ``"min_snr"`` (Min-SNR-gamma, Hang et al. 2023).
+        min_snr_gamma: gamma of ``"min_snr"`` (5, the paper's).
+        sampler: the default sampler of `generate` (`SAMPLERS`).
 
     `latent_dim` is the number of pixel values: `generate(z)` takes the starting noise flat (``[N, H*W*C]``) or
     image-shaped, so sample grids, FID and exports treat it like any other generator.
@@ -50,10 +71,16 @@ class DiffusionModel(CheckedInputs, keras.Model):
     interpolation = "spherical"  # between noise vectors: see `kzoo.visualize.spherical_path`
 
     def __init__(self, network, schedule="cosine", prediction="epsilon", ema=0.999, seed=None,
-                 pixel_range=(-1.0, 1.0), sampling_steps=50, eta=0.0, clip_denoised=True, **kwargs):
+                 pixel_range=(-1.0, 1.0), sampling_steps=50, eta=0.0, clip_denoised=True, loss_weighting="none",
+                 min_snr_gamma=5.0, sampler="ddim", **kwargs):
         super().__init__(**kwargs)
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {prediction!r}.")
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, got {loss_weighting!r}.")
+        if isinstance(min_snr_gamma, bool) or not isinstance(min_snr_gamma, (int, float)) or not min_snr_gamma > 0:
+            raise ValueError(f"min_snr_gamma must be a number above 0 (the paper's is 5), got {min_snr_gamma!r}.")
+        self.sampler = check_sampler(sampler)
         if len(network.inputs) != 2 or tuple(network.outputs[0].shape[1:]) != tuple(network.inputs[0].shape[1:]):
             raise ValueError(f"a diffusion network maps [x_t, t] to a prediction of x_t's shape; {network.name} has "
                              f"inputs {[tuple(i.shape) for i in network.inputs]} and output "
@@ -63,6 +90,7 @@ class DiffusionModel(CheckedInputs, keras.Model):
         self.sampling_steps = _check_steps(sampling_steps, self.timesteps)
         self.eta = _check_eta(eta)
         self.prediction = prediction
+        self.loss_weighting, self.min_snr_gamma = loss_weighting, float(min_snr_gamma)
         self.clip_denoised = bool(clip_denoised)
         self.network = network
         self.ema = averaging.check_decay(ema, "ema")
@@ -70,9 +98,14 @@ class DiffusionModel(CheckedInputs, keras.Model):
         self.seed = knoise.resolve_seed(seed)
         self.pixel_range = tuple(float(v) for v in pixel_range)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.alpha_bars = tf.constant(self.schedule.alpha_bars(), tf.float32)
+        alpha_bars = self.schedule.alpha_bars()
+        self.alpha_bars = tf.constant(alpha_bars, tf.float32)
+        # lambda = log(alpha / sigma) at each integer timestep, computed in float64 (decreasing in t).
+        self.log_snr_halves = tf.constant(0.5 * (np.log(alpha_bars) - np.log1p(-alpha_bars)), tf.float32)
+        self.snrs = tf.constant(alpha_bars / (1.0 - alpha_bars), tf.float32)  # float64 first: 1 - ab loses digits
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._sampler = tf.function(self._sample_loop, reduce_retracing=True)
+        self._solver = tf.function(self._dpm_solver_loop, reduce_retracing=True)
         self._inverter = tf.function(self._invert_loop, reduce_retracing=True)
         self.built = True
 
@@ -120,12 +153,25 @@ class DiffusionModel(CheckedInputs, keras.Model):
         ab = self._alpha_bar(t)
         return ops.sqrt(ab) * eps - ops.sqrt(1.0 - ab) * x0
 
+    def loss_weight(self, t):
+        """Each example's weight in the loss ([B]): 1, or Min-SNR-gamma's ``min(SNR, gamma) / (SNR + 1)`` for
+        v-prediction and ``min(SNR, gamma) / SNR`` for noise prediction (Hang et al. 2023, eq. 11 and its v form),
+        with ``SNR_t = alpha_bar_t / (1 - alpha_bar_t)``."""
+        if self.loss_weighting == "none":
+            return ops.ones(ops.shape(t), "float32")
+        snr = ops.take(self.snrs, ops.cast(t, "int32"))
+        clipped = ops.minimum(snr, self.min_snr_gamma)
+        return clipped / (snr + 1.0) if self.prediction == "v" else clipped / snr
+
     def denoising_loss(self, x0, t, eps, network=None, training=False):
-        """Mean squared error between the network's output at (x_t, t) and the target, over pixels and batch."""
+        """Mean squared error between the network's output at (x_t, t) and the target: over pixels, then the
+        batch's mean weighted by `loss_weight`."""
         network = network or self.network
         x_t = self.diffuse(x0, t, eps)
         output = ops.cast(network([x_t, ops.cast(t, "float32")], training=training), "float32")
-        return ops.mean(ops.square(output - self.target(x0, t, eps)))
+        per_example = ops.mean(ops.reshape(ops.square(output - self.target(x0, t, eps)), (ops.shape(x0)[0], -1)),
+                               axis=1)
+        return ops.mean(self.loss_weight(t) * per_example)
 
     def training_noise(self, batch, seed):
         """The timesteps (int32 [B], uniform on 0 .. T-1) and noise (images' shape) of a batch; `seed` is a
@@ -175,21 +221,52 @@ class DiffusionModel(CheckedInputs, keras.Model):
         return tf.cast(i * self.timesteps // steps - 1, tf.int32)
 
     def predict_start_and_noise(self, x_t, t, network=None, clip=None):
-        """`(x0_hat, eps_hat)` from the network's output at (x_t, t); x0_hat clipped to the pixel range when
-        `clip` (default `clip_denoised`)."""
-        network = network or self.sampling_network
+        """`(x0_hat, eps_hat)` from the network's output at (x_t, t) (integer timesteps, [B]; -1 is the clean
+        image); x0_hat clipped to the pixel range when `clip` (default `clip_denoised`)."""
         t = ops.cast(t, "int32")
-        output = ops.cast(network([x_t, ops.cast(ops.maximum(t, 0), "float32")], training=False), "float32")
         ab = self._alpha_bar(t)
+        x_t = ops.convert_to_tensor(x_t, "float32")
+        return self._denoise(x_t, ops.cast(ops.maximum(t, 0), "float32"), ops.sqrt(ab), ops.sqrt(1.0 - ab),
+                             network, clip)
+
+    def _denoise(self, x_t, t, alpha, sigma, network=None, clip=None):
+        """`(x0_hat, eps_hat)` at real-valued times `t` ([B]) where x_t = alpha x_0 + sigma eps."""
+        network = network or self.sampling_network
+        output = ops.cast(network([x_t, t], training=False), "float32")
         if self.prediction == "epsilon":
             eps = output
-            x0 = (x_t - ops.sqrt(1.0 - ab) * eps) / ops.sqrt(ab)
+            x0 = (x_t - sigma * eps) / alpha
         else:
-            x0 = ops.sqrt(ab) * x_t - ops.sqrt(1.0 - ab) * output
-            eps = ops.sqrt(1.0 - ab) * x_t + ops.sqrt(ab) * output
+            x0 = alpha * x_t - sigma * output
+            eps = sigma * x_t + alpha * output
         if self.clip_denoised if clip is None else clip:
             x0 = ops.clip(x0, *self.pixel_range)
         return x0, eps
+
+    def log_snr_half(self, t):
+        """lambda = log(alpha / sigma) at real-valued times `t` in [0, T-1]: the schedule's value at integer
+        timesteps, linear in between."""
+        t = tf.clip_by_value(tf.cast(t, tf.float32), 0.0, float(self.timesteps - 1))
+        low = tf.minimum(tf.cast(tf.floor(t), tf.int32), self.timesteps - 2)
+        share = t - tf.cast(low, tf.float32)
+        return ((1.0 - share) * tf.gather(self.log_snr_halves, low)
+                + share * tf.gather(self.log_snr_halves, low + 1))
+
+    def time_at_log_snr_half(self, lam):
+        """The real-valued time at which `log_snr_half` equals `lam` (its inverse; lambda decreases with t)."""
+        lam = tf.cast(lam, tf.float32)
+        table = self.log_snr_halves
+        low = tf.searchsorted(-table, tf.reshape(-lam, [-1]), side="right") - 1
+        low = tf.reshape(tf.clip_by_value(low, 0, self.timesteps - 2), tf.shape(lam))
+        upper, lower = tf.gather(table, low), tf.gather(table, low + 1)
+        t = tf.cast(low, tf.float32) + (upper - lam) / (upper - lower)
+        return tf.clip_by_value(t, 0.0, float(self.timesteps - 1))
+
+    def solver_points(self, steps):
+        """DPM-Solver++'s `steps` evaluation points, noisiest first: ``(t, lambda)``, lambda uniform from its value
+        at T-1 to its value at 0 (Lu et al. 2022 for few steps in pixel space), t real-valued."""
+        lam = tf.linspace(self.log_snr_halves[-1], self.log_snr_halves[0], tf.cast(steps, tf.int32))
+        return self.time_at_log_snr_half(lam), lam
 
     def _sample_loop(self, x, steps, eta, key):
         times = self.timestep_sequence(steps)
@@ -208,25 +285,65 @@ class DiffusionModel(CheckedInputs, keras.Model):
         _, x = tf.while_loop(lambda i, x: i >= 0, body, (tf.size(times) - 1, x))
         return x
 
+    def _dpm_solver_loop(self, x, steps):
+        times, lam = self.solver_points(steps)
+        alphas, sigmas = tf.sqrt(tf.sigmoid(2.0 * lam)), tf.sqrt(tf.sigmoid(-2.0 * lam))
+        batch, last = tf.shape(x)[0], tf.size(times) - 1
+
+        def body(i, x, x0_before):
+            x0, _ = self._denoise(x, tf.fill([batch], times[i]), alphas[i], sigmas[i])
+            following, previous = tf.minimum(i + 1, last), tf.maximum(i - 1, 0)
+            h = tf.where(i < last, lam[following] - lam[i], 1.0)  # the step to the next point (none after the last)
+            h_before = lam[i] - lam[previous]
+            # Second order from the second step on: D = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}, r = h_{i-1} / h_i.
+            direction = tf.where(i > 0, x0 + (x0 - x0_before) * (h / (2.0 * tf.where(i > 0, h_before, 1.0))), x0)
+            stepped = (sigmas[following] / sigmas[i]) * x - alphas[following] * tf.math.expm1(-h) * direction
+            return i + 1, tf.where(i < last, stepped, x0), x0
+
+        _, x, _ = tf.while_loop(lambda i, *_: i <= last, body, (tf.constant(0), x, tf.zeros_like(x)))
+        return x
+
     def _as_images(self, z):
         z = tf.convert_to_tensor(z, tf.float32)
         return tf.reshape(z, tf.concat([tf.shape(z)[:1], self.image_shape], axis=0))
 
-    def generate(self, z, steps=None, eta=None, seed=None):
+    def generate(self, z, steps=None, eta=None, seed=None, sampler=None):
         """Images in `pixel_range` from starting noise `z` (``[N, latent_dim]`` or ``[N, H, W, C]``) in `steps`
-        sampling steps (default `sampling_steps`; T with eta 1 is DDPM) with DDIM's `eta` (default `eta`); eta > 0
-        adds fresh noise drawn from `seed` (an int; default the model's)."""
+        network evaluations per image (default `sampling_steps`) with `sampler` (default the model's: `SAMPLERS`):
+        ``"ddim"`` with DDIM's `eta` (default `eta`; eta > 0 adds fresh noise drawn from `seed`, an int, default
+        the model's), ``"ddpm"`` (eta 1; with steps = T, Ho et al.'s sampler) or ``"dpmpp_2m"``
+        (DPM-Solver++(2M), deterministic). `sampler` may be a string tensor (the SavedModel's argument)."""
         steps = self.sampling_steps if steps is None else steps
         if not tf.is_tensor(steps):
             steps = _check_steps(steps, self.timesteps)
         steps = tf.clip_by_value(tf.cast(steps, tf.int32), 1, self.timesteps)
-        eta = tf.cast(self.eta if eta is None else eta, tf.float32)
         key = tf.constant([self.seed if seed is None else int(seed), 1], tf.int64)
-        return self._sampler(self._as_images(z), steps, eta, key)
+        images = self._as_images(z)
+        sampler = self.sampler if sampler is None else sampler
+        if eta is not None and not tf.is_tensor(sampler) and sampler != "ddim":
+            raise ValueError(f"eta is DDIM's noise scale; the {sampler} sampler takes none.")
+        ddim_eta = tf.cast(self.eta if eta is None else eta, tf.float32)
+        runs = {"ddim": lambda: self._sampler(images, steps, ddim_eta, key),
+                "ddpm": lambda: self._sampler(images, steps, tf.constant(1.0), key),
+                "dpmpp_2m": lambda: self._solver(images, steps)}
+        if not tf.is_tensor(sampler):
+            return runs[check_sampler(sampler)]()
+        known = tf.equal(tf.constant(SAMPLERS), sampler)
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_any(known), [
+                "sampler must be one of " + ", ".join(SAMPLERS) + "; got", sampler])]):
+            index = tf.argmax(tf.cast(known, tf.int32), output_type=tf.int32)
+        return tf.switch_case(index, [runs[name] for name in SAMPLERS])
 
-    def sample(self, num_images, seed=None, steps=None, eta=None):
+    def set_sampling(self, sampler=None, steps=None):
+        """Change the default sampler and number of steps of `generate(z)` (what FID and the other metrics use)."""
+        if sampler is not None:
+            self.sampler = check_sampler(sampler)
+        if steps is not None:
+            self.sampling_steps = _check_steps(steps, self.timesteps)
+
+    def sample(self, num_images, seed=None, steps=None, eta=None, sampler=None):
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
-        return self.generate(z, steps=steps, eta=eta, seed=seed if isinstance(seed, int) else None)
+        return self.generate(z, steps=steps, eta=eta, seed=seed if isinstance(seed, int) else None, sampler=sampler)
 
     def _invert_loop(self, x, steps):
         times = self.timestep_sequence(steps)
@@ -261,7 +378,9 @@ class DiffusionModel(CheckedInputs, keras.Model):
         config.update(serialize_submodels(self, self.submodels))
         config.update({"schedule": schedules.serialize(self.schedule), "prediction": self.prediction, "ema": self.ema,
                        "seed": self.seed, "pixel_range": list(self.pixel_range),
-                       "sampling_steps": self.sampling_steps, "eta": self.eta, "clip_denoised": self.clip_denoised})
+                       "sampling_steps": self.sampling_steps, "eta": self.eta, "clip_denoised": self.clip_denoised,
+                       "loss_weighting": self.loss_weighting, "min_snr_gamma": self.min_snr_gamma,
+                       "sampler": self.sampler})
         return config
 
     @classmethod
@@ -274,6 +393,12 @@ def _check_steps(steps, timesteps):
         raise ValueError(f"sampling steps must be an integer from 1 to the schedule's {timesteps} timesteps, "
                          f"got {steps!r}.")
     return int(steps)
+
+
+def check_sampler(sampler):
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}.")
+    return sampler
 
 
 def _check_eta(eta):

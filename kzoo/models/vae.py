@@ -216,6 +216,9 @@ class VAE(CheckedInputs, ELBOModel, keras.Model):
         kl = gaussian_kl(mean, log_var)
         return reconstruction + self.beta * kl, reconstruction, kl
 
+    def _check_batch(self, images, labels):
+        check_vae_batch(self, images, labels)
+
     def train_step(self, data):
         images, labels = _images_and_labels(data, self)
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
@@ -260,16 +263,20 @@ def _prior_config(prior):
     return config
 
 
-def _images_and_labels(data, model):
-    """The images and (for a conditional VAE, required) int32 labels of a `fit` batch, checked."""
-    x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+def check_vae_batch(model, images, labels):
+    """Labels refused (unconditional) or required (conditional), and the image shape the encoder takes."""
     if model.num_classes is None:
         check_no_labels(labels, type(model).__name__)
     else:
         check_labels_given(labels, type(model).__name__, model.num_classes)
-        labels = ops.cast(labels, "int32")
-    check_image_batch(x, model.image_shape, type(model).__name__, "encoder")
-    return x, labels
+    check_image_batch(images, model.image_shape, type(model).__name__, "encoder")
+
+
+def _images_and_labels(data, model):
+    """The images and (for a conditional VAE, required) int32 labels of a `fit` batch, checked."""
+    x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    check_vae_batch(model, x, labels)
+    return x, None if labels is None else ops.cast(labels, "int32")
 
 
 def _images_of(data, model=None):

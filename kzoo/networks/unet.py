@@ -4,7 +4,7 @@ The shape of Ho et al. 2020, sized for small images and CPUs: a sinusoidal times
 residual blocks (group norm, swish, 3x3 convolutions, the time embedding added between the convolutions); strided
 3x3 convolutions down, nearest-neighbour upsampling and a 3x3 convolution up, skip connections concatenated; optional
 self-attention at the lowest resolution. Images whose side is not a multiple of 2^(levels - 1) are zero-padded
-first (28 -> 32) and the output cropped back.
+first and the output cropped back (28x28 images need no padding for three levels: they run at 28, 14 and 7).
 """
 
 import math
@@ -115,8 +115,8 @@ class UNetDesign(NamedTuple):
 
 UNET_DESIGNS = {
     "unet28": UNetDesign((32, 64, 128), 1, True,
-                         "28x28 (padded to 32): widths 32-64-128, one residual block per resolution and side, "
-                         "self-attention at 8x8"),
+                         "28x28 (at 28, 14 and 7, no padding): widths 32-64-128, one residual block per resolution "
+                         "and side, self-attention at 7x7"),
     "unet64": UNetDesign((32, 64, 96, 128), 1, True,
                          "64x64 RGB: widths 32-64-96-128, one residual block per resolution and side, "
                          "self-attention at 8x8"),
