@@ -7,14 +7,17 @@ applied in this order:
 
 - ``color``: brightness (add U(-0.5, 0.5)), saturation (scale each pixel's deviation from its channel mean by
   U(0, 2)) and contrast (scale each image's deviation from its mean by U(0.5, 1.5)), on images in [-1, 1];
-- ``translation``: shift by up to 1/8 of the image size in each direction, zero (mid-grey) fill;
+- ``translation``: shift by a whole number of pixels, up to 1/8 of the image size in each direction (rounded), zero
+  (mid-grey) fill, as the published implementation does;
 - ``cutout``: a square of half the image size at a random place set to zero.
 
-Built on keras-cv 0.9 layers where their gradient to the input flows and their op is DiffAugment's:
-`RandomBrightness` (with `value_range=(-2, 2)`, so its delta is U(-0.5, 0.5) and its clipping never binds on
+Built on keras-cv 0.9 layers where their gradient to the input flows, their op is DiffAugment's and XLA compiles
+them: `RandomBrightness` (with `value_range=(-2, 2)`, so its delta is U(-0.5, 0.5) and its clipping never binds on
 [-1, 1] images), `RandomContrast` (factor 0.5: U(0.5, 1.5); it centres on each channel's mean, which for grey
-images is the image mean), `RandomTranslation` and `RandomCutout`. Saturation is written here: keras-cv's
-`RandomSaturation` returns no gradient to its input (tests/test_augment.py checks each of these facts).
+images is the image mean) and `RandomCutout`. Saturation is written here: keras-cv's `RandomSaturation` returns no
+gradient to its input. Translation is written here too: keras-cv's `RandomTranslation` resamples through
+`ImageProjectiveTransformV3`, an op XLA cannot compile, and a GPU user's `fit` compiles the step with XLA
+(tests/test_augment.py and tests/test_xla.py check each of these facts).
 
 Randomness: the keras-cv layers' random generators and factor samplers are replaced by one object that draws from
 a `kzoo.noise.StepNoise` (the model's seed and step), so the augmentation of a step is a function of (seed, step):
@@ -72,12 +75,9 @@ class DiffAugment:
         self.brightness.factor = StepRandom(-0.125, 0.125)   # delta U(-0.125, 0.125) * 4 = U(-0.5, 0.5)
         self.contrast = keras_cv.layers.RandomContrast(value_range=(-4.0, 4.0), factor=0.5, **f32)
         self.contrast.factor = StepRandom(0.5, 1.5)
-        self.translation = keras_cv.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=0.0,
-                                                             **f32)
         self.cutout = keras_cv.layers.RandomCutout((0.5, 0.5), (0.5, 0.5), fill_mode="constant", fill_value=0.0,
                                                    **f32)
-        for layer in (self.translation, self.cutout):
-            layer._random_generator = self.random
+        self.cutout._random_generator = self.random
 
     def __call__(self, images, seed):
         if not self.policy:
@@ -92,13 +92,30 @@ class DiffAugment:
             x = saturation(x, seed)
             x = self.contrast(x, training=True)
         if "translation" in self.policy:
-            x = self.translation(x, training=True)
+            x = translation(x, seed)
         if "cutout" in self.policy:
             x = self.cutout(x, training=True)
         return x
 
     def get_config(self):
         return {"policy": ",".join(self.policy)}
+
+
+def translation(images, seed, ratio=0.125):
+    """Each image shifted by whole pixels, (dy, dx) uniform in [-s, s] with s = round(ratio * size), the pixels
+    shifted in from outside set to 0 (Zhao et al. 2020's op). Gathers rows and columns, so XLA compiles it and the
+    gradient flows to the kept pixels."""
+    batch, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    sources = []
+    for size in (height, width):
+        reach = int(size * ratio + 0.5)
+        shift = tf.cast(tf.floor(knoise.uniform((batch, 1), seed) * (2 * reach + 1)), tf.int32) - reach
+        sources.append(tf.range(size)[None, :] - shift)                          # [B, size]: the source index
+    rows, cols = sources
+    x = tf.gather(images, tf.clip_by_value(rows, 0, height - 1), axis=1, batch_dims=1)
+    x = tf.gather(x, tf.clip_by_value(cols, 0, width - 1), axis=2, batch_dims=1)
+    inside = ((rows >= 0) & (rows < height))[:, :, None, None] & ((cols >= 0) & (cols < width))[:, None, :, None]
+    return tf.where(inside, x, tf.zeros_like(x))
 
 
 def saturation(images, seed):

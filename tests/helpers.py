@@ -4,6 +4,17 @@ import keras
 import numpy as np
 
 
+# What two computations of the same model may differ by, by the precision the model computes in: float32 rounding;
+# bfloat16's 8-bit and float16's 11-bit significands (SavedModel against Keras, XLA against none, other kernels).
+TOLERANCE = {"float32": 1e-5, "mixed_float16": 2e-3, "mixed_bfloat16": 2e-2}
+
+
+def tolerance(precision):
+    """`{"rtol": ..., "atol": ...}` for comparing two computations of a model that ran in `precision`: a test
+    whose run resolves `precision="auto"` gets float32 on one CPU and mixed_bfloat16 on another."""
+    return {"rtol": TOLERANCE[precision], "atol": TOLERANCE[precision]}
+
+
 def run_serialization_test(model):
     """get_config -> from_config gives the same config, and the class is registered with Keras."""
     config = model.get_config()

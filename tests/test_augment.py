@@ -33,6 +33,19 @@ def test_which_keras_cv_layers_pass_gradients():
     assert gradient_to_input(keras_cv.layers.RandomSaturation((0.0, 1.0), seed=1), images) is None
 
 
+def test_keras_cv_translation_does_not_compile_under_xla_and_kzoos_does():
+    """keras-cv's RandomTranslation resamples with ImageProjectiveTransformV3, which XLA cannot compile (every GPU
+    user's `fit` compiles the step with XLA), so kzoo translates by gathering rows and columns."""
+    import keras_cv
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype("float32"))
+    layer = keras_cv.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", seed=1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ImageProjectiveTransformV3"):
+        tf.function(lambda x: layer(x, training=True), jit_compile=True)(images)
+    augment = DiffAugment()
+    compiled = tf.function(lambda x: augment(x, knoise.StepNoise(1, 2)), jit_compile=True)(images)
+    assert compiled.shape == images.shape and np.all(np.isfinite(compiled.numpy()))
+
+
 def test_same_seed_same_augmentation_new_step_new_one_each_image_its_own():
     images = np.tile(np.random.default_rng(0).uniform(-1, 1, (1, 28, 28, 3)).astype("float32"), (8, 1, 1, 1))
     a = DiffAugment()(images, knoise.StepNoise(3, 10)).numpy()
@@ -54,11 +67,23 @@ def test_each_transformation_has_the_published_range():
     cut = DiffAugment("cutout")(ones, knoise.StepNoise(0, 1)).numpy()
     zeroed = (cut == 0).reshape(64, -1).sum(axis=1)
     assert zeroed.max() == 14 * 14 and zeroed.min() > 0                  # a half-size square, clipped at edges
-    dot = np.zeros((64, 28, 28, 1), "float32")
-    dot[:, 14, 14, 0] = 1.0
-    moved = DiffAugment("translation")(dot, knoise.StepNoise(0, 1)).numpy()
-    rows, cols = np.nonzero(moved[..., 0].max(axis=0) > 0.5)
-    assert np.abs(rows - 14).max() <= 4 and np.abs(cols - 14).max() <= 4 and len(set(rows)) > 3  # up to 1/8
+    # Translation: each image is the input shifted by whole pixels (dy, dx), uniform in [-4, 4] (1/8 of 28,
+    # rounded), zeros shifted in. Every pixel of the input has its own value, so the shift can be read off.
+    numbered = np.tile(np.arange(1, 28 * 28 + 1, dtype="float32").reshape(1, 28, 28, 1), (512, 1, 1, 1))
+    moved = DiffAugment("translation")(numbered, knoise.StepNoise(0, 1)).numpy()
+    shifts = []
+    for image in moved[..., 0]:
+        i, j = np.argwhere(image > 0)[0]
+        r, c = divmod(int(image[i, j]) - 1, 28)
+        dy, dx = i - r, j - c
+        expected = np.zeros((28, 28), "float32")
+        expected[max(dy, 0):28 + min(dy, 0), max(dx, 0):28 + min(dx, 0)] = \
+            numbered[0, max(-dy, 0):28 + min(-dy, 0), max(-dx, 0):28 + min(-dx, 0), 0]
+        np.testing.assert_array_equal(image, expected)
+        shifts.append((dy, dx))
+    for axis in range(2):
+        counts = np.bincount(np.array(shifts)[:, axis] + 4, minlength=9)
+        assert len(counts) == 9 and counts.min() > 30, counts                # all of -4..4, about 57 each
     with pytest.raises(ValueError, match="unknown DiffAugment transformation.*color, translation, cutout"):
         parse_policy("color,flip")
 
@@ -157,7 +182,7 @@ def test_the_discriminator_sees_the_augmented_batches_in_both_updates():
     expected_real, expected_fake = augment(real, noise).numpy(), augment(fakes, noise).numpy()
     expected_generator = augment(generator(noise.normal((batch, latent))), noise).numpy()
 
-    gan.fit(real, batch_size=batch, epochs=1, verbose=0)
+    gan.fit(real, batch_size=batch, epochs=1, shuffle=False, verbose=0)
     seen = recorder.buffer.numpy()
     assert int(recorder.count.numpy()) == 3
     for got, want, what in zip(seen, (expected_real, expected_fake, expected_generator),

@@ -277,7 +277,9 @@ def test_an_auxiliary_classifier_step_equals_the_numpy_step():
 
 def test_a_projection_conditional_step_equals_the_numpy_step():
     """A projection discriminator f(x, y) = h w + b + <E one_hot(y), h>, h = x W_h + b_h (Miyato & Koyama 2018),
-    and a generator conditioned on its labels: the labels' part of both updates against numpy."""
+    with R1 on the real images with their own labels, and a generator conditioned on its labels: the labels' part
+    of both updates and of the penalty against numpy. The input gradient of f is W_h u with u = w + E one_hot(y),
+    so R1 = weight/2 mean_i ||W_h u_i||^2."""
     rng = np.random.default_rng(3)
     generator = _conditional_generator(rng)
     x_in, y_in = keras.Input((2, 2, 1)), keras.Input((), dtype="int32")
@@ -287,14 +289,14 @@ def test_a_projection_conditional_step_equals_the_numpy_step():
     critic = keras.Model([x_in, y_in], score)
     _randomise(critic, rng)
     model = kzoo.AdversarialModel(generator, critic, loss="hinge", seed=SEED, pixel_range=(0.0, 1.0),
-                                  num_classes=CLASSES)
+                                  num_classes=CLASSES, lipschitz=kzoo.constraints.R1Penalty(weight=2.0))
     model.compile(d_optimizer=keras.optimizers.SGD(LR), g_optimizer=keras.optimizers.SGD(LR))
-    real, real_labels = _images(rng), np.array([2, 0, 1, 1, 2, 0], np.int32)
+    real, real_labels = _images(rng), np.array([2, 0, 1, 1, 2, 2], np.int32)
     wg, bg = [w.astype(np.float64) for w in generator.get_weights()]
     wh, bh = [w.astype(np.float64) for w in critic.get_layer("h").get_weights()]
     (we,) = [w.astype(np.float64) for w in critic.get_layer("embed").get_weights()]
     wd, bd = [w.astype(np.float64) for w in critic.get_layer("d").get_weights()]
-    model.fit(real, real_labels, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    logs = model.fit(real, real_labels, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
 
     noise = StepNoise(SEED, 0)
     fake_labels, z = _fake_draws(noise)
@@ -317,6 +319,13 @@ def test_a_projection_conditional_step_equals_the_numpy_step():
         grads["we"] += _one_hot(labels).T @ (ds * hidden)
         grads["wh"] += images.T @ dh
         grads["bh"] += dh.sum(0)
+    u = wd[:, 0] + _one_hot(real_labels) @ we  # [batch, hidden]: the input gradient of example i is W_h u_i
+    input_grads = u @ wh.T
+    assert logs["penalty"][0] == pytest.approx(0.5 * 2.0 * np.mean((input_grads ** 2).sum(1)), rel=1e-5)
+    d_u = 2.0 * (u @ wh.T @ wh) / BATCH  # d(weight/2 mean_i ||W_h u_i||^2) / d u_i, weight 2
+    grads["wh"] += 2.0 * wh @ (u.T @ u) / BATCH
+    grads["wd"] += d_u.sum(0)[:, None]
+    grads["we"] += _one_hot(real_labels).T @ d_u
     new = {k: v - LR * grads[k] for k, v in dict(wh=wh, bh=bh, we=we, wd=wd, bd=bd).items()}
     joined = np.concatenate([z2, _one_hot(gen_labels)], 1)
     fake2 = joined @ wg + bg

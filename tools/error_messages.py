@@ -39,6 +39,23 @@ def _conditional_gan():
     return gan
 
 
+def _fitted_own_gan(n_critic=1):
+    """A notebook user's GAN from their own Sequential networks, fitted once on 28x28 grey images: a second `fit`
+    with a mistake must get the same message as a fresh model (the data is checked before any step is traced)."""
+    import keras
+
+    import kzoo
+    generator = keras.Sequential([keras.Input((8,)), keras.layers.Dense(28 * 28, activation="tanh"),
+                                  keras.layers.Reshape((28, 28, 1))])
+    critic = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    lipschitz = "gp" if n_critic > 1 else None
+    gan = kzoo.AdversarialModel(generator, critic, loss="wasserstein" if lipschitz else "non_saturating",
+                                lipschitz=lipschitz, n_critic=n_critic, seed=0)
+    gan.compile()
+    gan.fit(_zeros((4 * n_critic, 28, 28, 1)), batch_size=4 * n_critic, verbose=0)
+    return gan
+
+
 def _zeros(shape, dtype="float32"):
     return np.zeros(shape, dtype)
 
@@ -89,6 +106,12 @@ def cases():
         ("a batch smaller than `n_critic`",
          lambda: _gan(loss="wasserstein", lipschitz="gp", n_critic=5).fit(_zeros((3, 28, 28, 1)), batch_size=3,
                                                                              verbose=0)),
+        ("images of another size, after a first `fit`",
+         lambda: _fitted_own_gan().fit(_zeros((8, 32, 32, 1)), batch_size=8, verbose=0)),
+        ("colour images for a grey model, after a first `fit`",
+         lambda: _fitted_own_gan().fit(_zeros((8, 28, 28, 3)), batch_size=8, verbose=0)),
+        ("a batch smaller than `n_critic`, after a first `fit`",
+         lambda: _fitted_own_gan(n_critic=4).fit(_zeros((3, 28, 28, 1)), batch_size=3, verbose=0)),
         ("labels passed to an unconditional model",
          lambda: _vae().fit(_zeros((4, 28, 28, 1)), _zeros(4, "int64"), batch_size=4, verbose=0)),
         ("images without labels for a class-conditional model",

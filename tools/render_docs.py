@@ -410,7 +410,29 @@ def evaluation(name) -> str:
     return markdown_table(columns, [row]) + f"\n`{p['command']}`\n"
 
 
-RENDERERS = {"diffusion_training": diffusion_training, "evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
+def onednn() -> str:
+    record = load("benchmark_onednn")
+    rows = [[name, f"{v['onednn_images_per_s']:.1f}", f"{v['default_images_per_s']:.1f}", f"{v['ratio']:.2f}",
+             " / ".join(f"{q:.2f}" for q in v["round_ratios"])] for name, v in record["results"]["presets"].items()]
+    return markdown_table(["preset", "oneDNN on (images/s)", "TensorFlow's default here (images/s)", "speed-up",
+                           "per round"], rows) + f"
+`{record['protocol']['command']}`
+"
+
+
+def xla() -> str:
+    record = load("benchmark_xla")
+    rows = [[name, v["family"], f"{v['xla_images_per_s']:.1f}", f"{v['plain_images_per_s']:.1f}",
+             f"{v['speedup']:.2f}", " / ".join(f"{q:.2f}" for q in v["round_speedups"]),
+             f"{v['first_step_seconds']['xla']:.1f} s", f"{v['first_step_seconds']['plain']:.1f} s"]
+            for name, v in record["results"]["presets"].items()]
+    return markdown_table(["preset", "family", "XLA (images/s)", "no XLA (images/s)", "speed-up", "per round",
+                           "first step, XLA", "first step, no XLA"], rows) + f"
+`{record['protocol']['command']}`
+"
+
+
+RENDERERS = {"onednn": onednn, "xla": xla, "diffusion_training": diffusion_training, "evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
              "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "frontier": frontier, "precision_quality": precision_quality,
              "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
 
