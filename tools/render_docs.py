@@ -415,9 +415,7 @@ def onednn() -> str:
     rows = [[name, f"{v['onednn_images_per_s']:.1f}", f"{v['default_images_per_s']:.1f}", f"{v['ratio']:.2f}",
              " / ".join(f"{q:.2f}" for q in v["round_ratios"])] for name, v in record["results"]["presets"].items()]
     return markdown_table(["preset", "oneDNN on (images/s)", "TensorFlow's default here (images/s)", "speed-up",
-                           "per round"], rows) + f"
-`{record['protocol']['command']}`
-"
+                           "per round"], rows) + f"\n`{record['protocol']['command']}`\n"
 
 
 def xla() -> str:
@@ -427,9 +425,7 @@ def xla() -> str:
              f"{v['first_step_seconds']['xla']:.1f} s", f"{v['first_step_seconds']['plain']:.1f} s"]
             for name, v in record["results"]["presets"].items()]
     return markdown_table(["preset", "family", "XLA (images/s)", "no XLA (images/s)", "speed-up", "per round",
-                           "first step, XLA", "first step, no XLA"], rows) + f"
-`{record['protocol']['command']}`
-"
+                           "first step, XLA", "first step, no XLA"], rows) + f"\n`{record['protocol']['command']}`\n"
 
 
 RENDERERS = {"onednn": onednn, "xla": xla, "diffusion_training": diffusion_training, "evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
