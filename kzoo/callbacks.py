@@ -259,6 +259,9 @@ class HistoryWriter(keras.callbacks.Callback):
             # A key first seen after epoch 0 (a run continued from a model without its history) gets NaN for the
             # epochs before, so that index i stays epoch i + 1.
             self.history.setdefault(key, [float("nan")] * epoch).append(float(value))
+        for values in self.history.values():
+            # A quantity logged only on some epochs (`PeriodicMetric`, every N) gets NaN on the others.
+            values.extend([float("nan")] * (epoch + 1 - len(values)))
         atomic_write_bytes(self.out_dir / "history.json", json.dumps(self.history, indent=1).encode())
         visualize.plot_history(self.history, self.out_dir / "loss_curve.png", title=self.title)
 

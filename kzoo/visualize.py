@@ -202,10 +202,14 @@ def plot_history(history, path, title=None):
         raise ValueError("plot_history needs at least one training quantity in the history.")
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
-        epochs = np.arange(1, len(history[name]) + 1)
-        ax.plot(epochs, history[name], marker="o", ms=3, label="train")
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
+            if key not in history:
+                continue
+            values = np.asarray(history[key], dtype=float)
+            epochs = np.arange(1, len(values) + 1)
+            kept = np.isfinite(values)  # quantities measured every N epochs are NaN in between: join their points
+            ax.plot(epochs[kept], values[kept], marker="o", ms=3, label=label)
         if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], marker="o", ms=3, label="validation")
             ax.legend()
         ax.set_title(name)
         ax.set_xlabel("epoch")

@@ -197,3 +197,20 @@ def test_train_with_fid_samples_writes_a_report_with_the_reference_fid(tmp_path)
     assert f"**{summary['fid']:.2f}**" in report and "20 generated images against 20 test images" in report
     for link in re.findall(r"\]\(([^)]+)\)", report):
         assert (out / link).exists(), link
+
+
+def test_a_quantity_measured_every_n_epochs_keeps_its_epochs_in_the_run_history(tmp_path):
+    """`--fid-every 3` logs FID at epochs 3, 6, ...: history.json must say which epoch each value belongs to (NaN in
+    between), or the FID-against-epochs curve would put epoch 6's value at epoch 2."""
+    from kzoo.callbacks import HistoryWriter
+    writer = HistoryWriter(tmp_path)
+    for epoch in range(7):
+        logs = {"loss": 1.0 / (epoch + 1)}
+        if (epoch + 1) % 3 == 0:
+            logs["fid"] = 100.0 - epoch
+        writer.on_epoch_end(epoch, logs)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["loss"]) == len(history["fid"]) == 7
+    assert [i + 1 for i, v in enumerate(history["fid"]) if np.isfinite(v)] == [3, 6]
+    assert history["fid"][2] == 98.0 and history["fid"][5] == 95.0
+    assert (tmp_path / "loss_curve.png").stat().st_size > 0
