@@ -346,6 +346,7 @@ def test_no_prior_leaves_the_presets_prior_unfitted_and_the_weights_the_same(tmp
     assert "--no-prior" not in training.reproducing_command(tmp_path / "with")
 
 
+@pytest.mark.slow  # about 60 s; the refusal and its message stay in the default suite (the test below)
 def test_a_pinned_precision_resumes_wherever_auto_resolves_and_a_moved_folder_resumes(tmp_path, monkeypatch):
     """The diffusion recipe pins float32: a run begun where "auto" means mixed_bfloat16, copied to a machine where
     it means float32, resumes there, as one uninterrupted run would have trained."""
