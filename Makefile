@@ -19,7 +19,7 @@ run: data
 ## The default test suite (the markers in setup.cfg say what is left out and why); `.ci/run` calls this.
 test: data
 	KZOO_NO_SKIPS=1 $(BIN)/python -m pytest -m "not slow and not study and not subprocess" -q --durations=15 \
-		-n auto --dist loadfile
+		-n auto --dist load
 
 ## Every test: the default suite plus the slow reproductions, every --quick study and the subprocess runs.
 test-all: data

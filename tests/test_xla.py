@@ -77,13 +77,6 @@ CASES = {
     "vae_two_stage": ("vae_two_stage_fashion", [], 8, (0, 1)),
     "diffusion": ("diffusion_fashion", ["model.design=unet_tiny"], 8, (-1, 1)),
 }
-# XLA compiles each step for 5-30 s on a 2-core CPU: the default suite takes one case per kind of step (a VAE,
-# a penalised multi-critic GAN, DiffAugment, diffusion); `make test-all` takes every case.
-DEFAULT_CASES = {"vae", "gan_wasserstein_gp", "gan_diffaugment", "diffusion"}
-
-
-def _cases(names):
-    return [pytest.param(name, marks=() if name in DEFAULT_CASES else pytest.mark.slow) for name in sorted(names)]
 
 
 def build(case, jit_compile, precision="float32"):
@@ -121,7 +114,7 @@ def one_step(case, jit_compile, precision="float32", steps=1):
     return {k: v[-1] for k, v in logs.items()}, [a - b for a, b in zip(after, before)], model
 
 
-@pytest.mark.parametrize("case", _cases(CASES))
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_the_xla_step_trains_as_the_plain_step(case):
     plain_logs, plain_updates, plain = one_step(case, False)
     xla_logs, xla_updates, xla = one_step(case, True)
