@@ -254,7 +254,7 @@ def ci_time() -> str:
     res, p = r["results"], r["protocol"]
     return markdown_table(["measured", "tests passed", "failed", "deselected", "tests (pytest)", "in all (fresh clone)",
                            "commit"],
-                          [[p["date"][:10], res["passed"], res.get("failed", 0), res.get("deselected", 0),
+                          [[p["date"][:10], res["passed"], res.get("failed", 0), res.get("deselected"),
                             _seconds(res["pytest_s"]),
                             f"{res['wall_s'] // 60:.0f} min {res['wall_s'] % 60:.0f} s", p["git_commit"][:7]]])
 
