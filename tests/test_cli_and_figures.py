@@ -214,3 +214,20 @@ def test_a_quantity_measured_every_n_epochs_keeps_its_epochs_in_the_run_history(
     assert [i + 1 for i, v in enumerate(history["fid"]) if np.isfinite(v)] == [3, 6]
     assert history["fid"][2] == 98.0 and history["fid"][5] == 95.0
     assert (tmp_path / "loss_curve.png").stat().st_size > 0
+
+
+def test_jit_compile_option_reaches_the_model_and_the_summary(tmp_path, capsys):
+    """`--jit-compile on` compiles the step with XLA even on a CPU, `off` never, `auto` is Keras' choice (off on a
+    CPU); the run's summary says which it got, and a wrong value is refused before anything runs."""
+    got = {}
+    for choice in ("on", "auto"):
+        out = tmp_path / choice
+        assert cli.main(["train", "--preset", "vae_mlp256_mnist", "--epochs", "1", "--take", "128", "--batch-size",
+                         "64", "--jit-compile", choice, "--no-export", "--out", str(out), "--verbose", "0"]) == 0
+        got[choice] = json.loads((out / "summary.json").read_text())["jit_compile"]
+    assert got == {"on": True, "auto": False}
+    with pytest.raises(ValueError, match="jit_compile must be one of auto, on, off"):
+        training.RunSettings(jit_compile="yes")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--preset", "vae_mlp256_mnist", "--jit-compile", "yes", "--out", str(tmp_path / "x")])
+    assert "invalid choice: 'yes'" in capsys.readouterr().err
