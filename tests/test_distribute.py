@@ -74,8 +74,11 @@ def test_k_mirrored_steps_equal_k_one_device_steps():
     """3 steps on 2 logical CPUs under MirroredStrategy vs 3 steps on one device, same global batch and seeds."""
     cases = ["vae_conv_fashion:plain", "dcgan_fashion:sync", "wgan_gp_fashion:sync", "dcgan_ema_mnist:sync",
              "dcgan_fashion:plain", "ddim_fashion:plain"]
-    result = subprocess.run([sys.executable, str(SCRIPTS / "mirrored_equivalence.py"), *cases], env=ENV,
-                            capture_output=True, text=True, timeout=600)
+    # On TensorFlow's own kernels: oneDNN (on by default with kzoo) picks its convolution algorithm by batch size,
+    # so each replica's half batch rounds otherwise than the whole batch on one device, and 3 GAN steps grow that
+    # to 1e-3. The equivalence checked here is of the arithmetic (which examples, which scaling), not the kernels.
+    result = subprocess.run([sys.executable, str(SCRIPTS / "mirrored_equivalence.py"), *cases],
+                            env=dict(ENV, TF_ENABLE_ONEDNN_OPTS="0"), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {(r["preset"], r["sync_batch_norm"]): r for r in map(json.loads, result.stdout.strip().splitlines())}
     # The averaged generator's (and denoiser's) weights are among the compared ones; the diffusion model's group
