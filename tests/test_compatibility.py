@@ -1,0 +1,76 @@
+"""What a change of kzoo's internals must keep, pinned by fixtures written by an earlier version
+(`tests/scripts/make_compat_fixtures.py`): run folders resume, presets keep their recorded form and run
+fingerprint, shipped models sample what they sampled."""
+
+import json
+import pathlib
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo import checkpoint, export, presets, training
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+ROOT = DATA.parent.parent
+RECORDED = json.loads((DATA / "preset_fingerprints.json").read_text())
+OLD_RUNS = sorted(p.name for p in (DATA / "old_runs").iterdir())
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_every_preset_keeps_its_recorded_form_and_run_fingerprint(name):
+    """A preset's dict is what a run records in config.json; its fingerprint decides whether a checkpoint
+    resumes. A refactoring that changes either would refuse every pending run of that preset."""
+    spec = presets.get(name)
+    assert json.loads(json.dumps(spec)) == RECORDED[name]["preset"]
+    config = dict(spec, take=None, seed=0, precision=spec.get("precision") or "float32", sync_batch_norm=False,
+                  strategy="auto", checkpoint_every=None)
+    assert training.fingerprint(config) == RECORDED[name]["fingerprint"]
+
+
+SAMPLES = np.load(DATA / "shipped_samples.npz")
+SHIPPED = sorted(k for k in SAMPLES.files if not k.endswith(".weights_sha256"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_loads_with_its_weights_and_samples_what_it_sampled(name):
+    folder = ROOT / "saved_models" / name
+    manifest = json.loads((folder / "model.json").read_text())
+    assert manifest["weights_sha256"] == str(SAMPLES[name + ".weights_sha256"])
+    model = export.load_generator(folder)  # refuses other weights than model.json records
+    z = np.random.default_rng(0).standard_normal((4, model.latent_dim)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model.generate(z)), SAMPLES[name], atol=1e-4)
+
+
+def _close_updates(resumed, reference, start):
+    """Two training paths agree: at most 0.1% of the weights differ by more than 2% of the largest update
+    (Adam's first steps are sign-like, so a gradient near 0 may round to either sign on another CPU), beyond
+    float32 rounding of the weight itself (a variable that barely moved, such as a slow average)."""
+    for a, b, s in zip(resumed, reference, start):
+        scale = np.max(np.abs(b - s))
+        assert np.mean(np.abs(a - b) > 0.02 * scale + 1e-6 * (1 + np.abs(b))) <= 1e-3
+
+
+@pytest.mark.parametrize("name", OLD_RUNS)
+def test_a_run_folder_written_by_an_earlier_version_resumes(tmp_path, name):
+    """The fixture stopped after its first epoch; resumed to two, it goes on from its checkpoint (its first
+    epoch's history kept) and ends where one uninterrupted two-epoch run ends."""
+    fixture = DATA / "old_runs" / name
+    args = json.loads((fixture / "command.json").read_text())["args"]
+    options = dict(zip(args[::2], args[1::2]))
+    run = tmp_path / "resumed"
+    shutil.copytree(fixture, run)
+    start_step = checkpoint.latest(run / "checkpoints")[1]["step"]
+    start = keras.models.load_model(run / "checkpoints" / f"ckpt-{start_step:08d}" / "model.keras").get_weights()
+    common = dict(take=int(options["--take"]), batch_size=int(options["--batch-size"]), epochs=2,
+                  settings=[options["--set"]], verbose=0, export=False)
+    summary = training.train(options["--preset"], run, resume=True, **common)
+    reference = training.train(options["--preset"], tmp_path / "reference", **common)
+    assert start_step == summary["steps"] // 2 == 4
+    old_history = json.loads((fixture / "history.json").read_text())
+    new_history = json.loads((run / "history.json").read_text())
+    for key, values in old_history.items():
+        assert new_history[key][:1] == values and len(new_history[key]) == 2
+    _close_updates(keras.models.load_model(run / "model.keras").get_weights(),
+                   keras.models.load_model(tmp_path / "reference" / "model.keras").get_weights(), start)
