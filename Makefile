@@ -8,7 +8,7 @@ STAMP := $(VENV)/.kzoo-installed
 RUN ?= runs/main
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test test-all setup data docs docs-check record-run time-ci
+.PHONY: run test test-all lint setup data docs docs-check record-run time-ci
 
 ## The main job: train the best GAN preset (the DCGAN sampled from its averaged generator) on Fashion-MNIST for
 ## 8 epochs, then the reference FID of 2,000 samples against 2,000 test images; the run folder $(RUN) holds
@@ -16,14 +16,19 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 run: data
 	$(BIN)/kzoo train --preset dcgan_ema_fashion --epochs 8 --fid-samples 2000 --fid-real 2000 --out $(RUN)
 
-## The default test suite (the markers in setup.cfg say what is left out and why); `.ci/run` calls this.
-test: data
+## The default test suite (the markers in setup.cfg say what is left out and why), after the linter; `.ci/run`
+## calls this.
+test: lint data
 	KZOO_NO_SKIPS=1 $(BIN)/python -m pytest -m "not slow and not study and not subprocess" -q --durations=15 \
 		-n auto --dist load
 
 ## Every test: the default suite plus the slow reproductions, every --quick study and the subprocess runs.
 test-all: data
 	KZOO_NO_SKIPS=1 $(BIN)/python -m pytest -q --durations=25
+
+## The linter: ruff, with the settings in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
 
 ## Re-render the tables of README.md and docs/ from results/*.json.
 docs: setup

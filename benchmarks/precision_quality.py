@@ -47,7 +47,8 @@ def measure(preset_name, precision, seed, epochs, num_samples, runs, take=None):
 
     from kzoo import datasets, presets
     from kzoo.metrics.evaluate import evaluate_model
-    summary = json.loads((out / "summary.json").read_text())
+    from kzoo.run.folder import RunFolder
+    summary = RunFolder(out).summary()
     preset = presets.get(preset_name)
     model = keras.models.load_model(out / "model.keras")
     report = evaluate_model(model, preset["dataset"], ["classifier", "coverage"], num_samples, "test", seed=seed)

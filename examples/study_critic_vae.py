@@ -57,7 +57,8 @@ def main(argv=None):
         "batch 64. The KL VAE (`vae_mlp256_mnist`) adds the closed-form KL to N(0, I); the critic VAE "
         "(`critic_vae_mnist`) replaces it with a Wasserstein critic (MLP 512-256-1, gradient penalty 10) between "
         "prior samples and posterior samples, as in WAE-GAN. The third model (`critic_vae_mnist_mean10`) reads "
-        "the critic as layers of 512, 256 and 10 units: 10 linear outputs whose mean is the score. Reconstruction errors and latent codes: the "
+        "the critic as layers of 512, 256 and 10 units: 10 linear outputs whose mean is the score. "
+        "Reconstruction errors and latent codes: the "
         f"{len(images):,} MNIST test images, through the posterior mean. Samples: decoded N(0, I) vectors; "
         f"reference FID of {num_samples:,} samples against the first {num_samples:,} test images, classifier metrics "
         "with kzoo's MNIST classifier.")
@@ -98,7 +99,8 @@ def main(argv=None):
     visualize.save_grid(out / "reconstructions.png", datasets.to_uint8(np.concatenate(recons)), ncols=16)
     visualize.save_grid(out / "interpolations.png", datasets.to_uint8(np.concatenate(interpolations)), ncols=10)
     for label, preset in MODELS.items():
-        report.results[label]["samples"] = f"{preset}/samples/epoch_{report.results[label]['summary']['epochs']:03d}.png"
+        epochs = report.results[label]["summary"]["epochs"]
+        report.results[label]["samples"] = f"{preset}/samples/epoch_{epochs:03d}.png"
 
     report.section("Results")
     report.table(["model", "training time", "parameters", "test BCE (nats/image)", "test MSE",
@@ -117,7 +119,8 @@ def main(argv=None):
     report.figure(out / "latent_scatter.png", "the first two latent dimensions, coloured by digit")
     report.figure(out / "latent_tsne.png", f"t-SNE of {tsne_points:,} test posterior means, coloured by digit")
     report.section("Interpolations and samples")
-    report.figure(out / "interpolations.png", "between the codes of test-image pairs, 3 rows per model: " + ", ".join(MODELS))
+    report.figure(out / "interpolations.png",
+                  "between the codes of test-image pairs, 3 rows per model: " + ", ".join(MODELS))
     for label in MODELS:
         report.figure(out / report.results[label]["samples"], f"{label}: 64 samples from N(0, I)")
     report.write()
@@ -141,14 +144,15 @@ def main_rows(rows):
 
 
 def describe(rows):
-    (a, *_, a_bce, _, a_mse, a_kl, a_fid, _, a_score, _), (b, *_, b_bce, _, b_mse, b_kl, b_fid, _, b_score, _) = rows[:2]
+    (a, *_, a_bce, _, a_mse, a_kl, a_fid, _, a_score, _) = rows[0]
+    (b, *_, b_bce, _, b_mse, b_kl, b_fid, _, b_score, _) = rows[1]
     better_recon = a if a_bce < b_bce else b
     better_fid = a if a_fid < b_fid else b
     text = (f"The {better_recon} reconstructs better (test BCE {min(a_bce, b_bce):.1f} against "
             f"{max(a_bce, b_bce):.1f} nats); the {better_fid} has the better samples by reference FID "
             f"({min(a_fid, b_fid):.2f} against {max(a_fid, b_fid):.2f}). Its codes' Gaussian fit is "
             f"{a_kl:.2f} nats from the prior for the {a}, {b_kl:.2f} for the {b}.")
-    for c, *_, c_bce, _, c_mse, c_kl, c_fid, _, c_score, _ in rows[2:]:
+    for c, *_, c_bce, _, _c_mse, c_kl, c_fid, _, _c_score, _ in rows[2:]:
         text += (f" Reading the critic as 512-256-10 with the mean of the 10 outputs as the score ({c}) changes "
                  f"test BCE by {c_bce - b_bce:+.1f} nats, the Gaussian-fit KL by {c_kl - b_kl:+.2f} and reference FID "
                  f"by {c_fid - b_fid:+.2f} against the 512-256-1 critic.")

@@ -48,7 +48,8 @@ def main(argv=None):
     args = studies.study_arguments(__doc__.splitlines()[0], "runs/gan_vae_mnist", extra=presets_option).parse_args(argv)
     models = chosen_models(args.presets)
     report = studies.Report(args.out, "Study 6: GAN against VAE on MNIST, dense + convolutional designs",
-                            result_name=result_name(args.epochs, len(models) < len(MODELS)), args=args, dataset="mnist", split="test")
+                            result_name=result_name(args.epochs, len(models) < len(MODELS)), args=args,
+                            dataset="mnist", split="test")
     report.text(
         "GAN: preset `dense_gan_mnist` (latent 100, LeakyReLU 0.2, Adam(2e-4, beta1 0.5), batch 128, 30 epochs); "
         "the published design has no normalisation, so the study adds the same GAN with batch normalisation after "

@@ -113,7 +113,8 @@ def main(argv=None):
     report.table(["data", "objective", "KL start", "KL end", "KL floor", "JS start", "JS end",
                   "JS, last quarter", "JS floor", "W1 start", "W1 end", "W1, last quarter", "W1 floor"],
                  summary_rows)
-    report.figure(out / "divergences.png", "KL, JS and W1 against the generator step; flat lines: the real-vs-real floor")
+    report.figure(out / "divergences.png",
+                  "KL, JS and W1 against the generator step; flat lines: the real-vs-real floor")
     report.text(verdict(curve_rows))
     report.section("Generated against real points")
     for name in args.datasets:

@@ -81,7 +81,8 @@ def run_one(preset_name, key, value, seed, args):
     from kzoo import datasets, presets
     from kzoo.config import atomic_write_bytes
     from kzoo.metrics.evaluate import evaluate_model
-    summary = json.loads((out / "summary.json").read_text())
+    from kzoo.run.folder import RunFolder
+    summary = RunFolder(out).summary()
     preset = presets.get(preset_name)
     model = keras.models.load_model(out / "model.keras")
     measured = (["fid"] if args.reference_fid else []) + ["classifier", "coverage"]

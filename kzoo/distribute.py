@@ -62,7 +62,8 @@ def get_strategy(name="auto", devices=None):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.NotFoundError) as error:
-        raise ValueError(f"strategy 'tpu': no TPU found ({error}). Run on a TPU host or choose another strategy.")
+        raise ValueError(f"strategy 'tpu': no TPU found ({error}). Run on a TPU host or choose another strategy.") \
+            from error
     return tf.distribute.TPUStrategy(resolver)
 
 

@@ -26,6 +26,8 @@ import shutil
 
 import numpy as np
 
+from kzoo import families
+
 MANIFEST = "kzoo.json"
 
 
@@ -33,29 +35,25 @@ class ExportError(RuntimeError):
     """The SavedModel could not be written or did not reproduce the Keras model."""
 
 
-def serving_endpoints(model):
-    """``{name: (function, input_signature)}`` of the endpoints `model` supports; an endpoint callable in more than
-    one way has a third item, the other signatures (each traced, so the SavedModel accepts each)."""
+def standard_endpoints(model):
+    """``generate``, and ``decode``, ``encode``, ``discriminate`` where the model has them; each takes the labels
+    too when the model is class-conditional."""
     import tensorflow as tf
-    endpoints = {}
     latent = tf.TensorSpec((None, model.latent_dim), tf.float32, name="z")
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="x")
-    if hasattr(model, "sampling_steps"):  # a diffusion model: the steps and the sampler are serving arguments
-        steps = tf.TensorSpec((), tf.int32, name="steps")
-        sampler = tf.TensorSpec((), tf.string, name="sampler")
-        endpoints["generate"] = (lambda z, steps=None, sampler=None: model.generate(z, steps, sampler=sampler),
-                                 [latent], [[latent, steps], [latent, steps, sampler]])
-        return endpoints
+
+    def floats(posterior):
+        mean, log_var = posterior
+        return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
+
+    endpoints = {}
     if getattr(model, "num_classes", None):  # every endpoint takes the labels too
         labels = tf.TensorSpec((None,), tf.int32, name="labels")
         endpoints["generate"] = (lambda z, y: model.generate(z, y), [latent, labels])
         if hasattr(model, "decode"):
             endpoints["decode"] = (lambda z, y: model.decode(z, y), [latent, labels])
         if hasattr(model, "encode"):
-            def encode_labelled(x, y):
-                mean, log_var = model.encode(x, y)
-                return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
-            endpoints["encode"] = (encode_labelled, [images, labels])
+            endpoints["encode"] = (lambda x, y: floats(model.encode(x, y)), [images, labels])
         if hasattr(model, "discriminate"):
             endpoints["discriminate"] = (lambda x, y: model.discriminate(x, y), [images, labels])
         return endpoints
@@ -63,13 +61,18 @@ def serving_endpoints(model):
     if hasattr(model, "decode"):
         endpoints["decode"] = (lambda z: model.decode(z), [latent])
     if hasattr(model, "encode"):
-        def encode(x):
-            mean, log_var = model.encode(x)
-            return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
-        endpoints["encode"] = (encode, [images])
+        endpoints["encode"] = (lambda x: floats(model.encode(x)), [images])
     if hasattr(model, "discriminate"):
         endpoints["discriminate"] = (lambda x: model.discriminate(x), [images])
     return endpoints
+
+
+def serving_endpoints(model):
+    """``{name: (function, input_signature)}`` of the endpoints `model` serves (its family's, by default the
+    standard ones); an endpoint callable in more than one way has a third item, the other signatures (each traced,
+    so the SavedModel accepts each)."""
+    family = families.of_model(model)
+    return (family.endpoints or standard_endpoints)(model)
 
 
 def manifest(model):
@@ -78,10 +81,9 @@ def manifest(model):
             "pixel_range": [float(v) for v in model.pixel_range]}
     if getattr(model, "num_classes", None):
         info["num_classes"] = int(model.num_classes)
-    if hasattr(model, "sampling_steps"):
-        from kzoo.models.diffusion import SAMPLERS
-        info.update(sampling_steps=int(model.sampling_steps), timesteps=int(model.timesteps), sampler=model.sampler,
-                    samplers=list(SAMPLERS))
+    family = families.of_model(model)
+    if family.manifest:
+        info.update(family.manifest(model))
     return info
 
 
@@ -144,16 +146,14 @@ def export_saved_model(model, out_dir, verify=True, atol=None):
 def check_export(model, loaded, atol=1e-5, count=4, seed=0):
     """Raise `ExportError` unless every endpoint of `loaded` matches `model` on `count` inputs, within
     `atol * (1 + |expected|)`."""
-    import tensorflow as tf
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((count, model.latent_dim)).astype(np.float32)
     lo, hi = model.pixel_range
     x = rng.uniform(lo, hi, (count,) + tuple(model.image_shape)).astype(np.float32)
     labels = np.arange(count, dtype=np.int32) % max(1, getattr(model, "num_classes", None) or 1)
-    # The further arguments of a signature, by name; a diffusion model's sampler is checked with one that is not
-    # its default, so the export must select samplers by the string argument.
-    other = "dpmpp_2m" if getattr(model, "sampler", None) != "dpmpp_2m" else "ddim"
-    further = {"labels": labels, "steps": np.int32(2), "sampler": tf.constant(other)}
+    # The further arguments of a signature, by name (a family's own, such as a diffusion model's steps and sampler).
+    family = families.of_model(model)
+    further = {"labels": labels, **(family.export_arguments(model) if family.export_arguments else {})}
     for name, (function, signature, *others) in serving_endpoints(model).items():
         for each in [signature, *(others[0] if others else [])]:
             inputs = [z if each[0].name == "z" else x] + [further[spec.name] for spec in each[1:]]
@@ -165,30 +165,6 @@ def check_export(model, loaded, atol=1e-5, count=4, seed=0):
                     raise ExportError(
                         f"the exported endpoint {name}{'/' + key if key else ''} differs from the Keras model (max "
                         f"difference {np.max(np.abs(e - g)) if e.shape == g.shape else 'shape'}).")
-
-
-def find_model_file(path):
-    """The `.keras` file of `path`: the file itself, or ``model.keras`` inside a run / saved_models folder."""
-    path = pathlib.Path(path)
-    candidate = path / "model.keras" if path.is_dir() else path
-    if not candidate.exists() or candidate.suffix != ".keras":
-        raise ValueError(f"no kzoo model at {path}: give a .keras file, or a run folder or saved_models/NAME "
-                         "folder holding model.keras.")
-    return candidate
-
-
-def load_generator(path):
-    """A kzoo model by shipped name (`kzoo.registry`), from a `.keras` file or folder holding ``model.keras``, or a
-    SavedModel folder exported by kzoo. Returns an object with `generate(z)`, `latent_dim`, `pixel_range` (and the
-    model's other methods). A named model is verified against its recorded weights."""
-    from kzoo import registry
-    path = registry.resolve(path)
-    if path.is_dir() and (path / "saved_model.pb").exists() and not (path / "model.keras").exists():
-        return SavedModelGenerator(path)
-    model = registry.load_model(path)
-    if not hasattr(model, "generate"):
-        raise ValueError(f"{path} holds a {type(model).__name__}, not a kzoo generative model.")
-    return model
 
 
 def tf_string(value):

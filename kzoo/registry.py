@@ -101,7 +101,6 @@ def load_model(name_or_path, compile=True):
     `.keras` file; a named model is verified against the SHA-256 of its recorded weights."""
     import keras
 
-    from kzoo.export import find_model_file
     path = resolve(name_or_path)
     model_file = find_model_file(path)
     _check_archive(model_file)
@@ -112,9 +111,34 @@ def load_model(name_or_path, compile=True):
             raise ValueError(f"{model_file} names a class this kzoo does not have ({e}); it was saved by another "
                              "kzoo version. Install that version, or retrain.") from e
         raise
-    if not type(model).__module__.startswith("kzoo."):
-        raise ValueError(f"{model_file} holds a {type(model).__name__}, not a kzoo model: load it with "
-                         "keras.models.load_model instead.")
+    from kzoo import families
+    if not any(isinstance(model, family.model_class) for family in families.all_families()):
+        raise ValueError(f"{model_file} holds a {type(model).__name__}, not the model of a registered kzoo family: "
+                         "load it with keras.models.load_model instead.")
     if path.is_dir():
         verify(path, model)
+    return model
+
+
+def find_model_file(path) -> pathlib.Path:
+    """The `.keras` file of `path`: the file itself, or ``model.keras`` inside a run / saved_models folder."""
+    path = pathlib.Path(path)
+    candidate = path / "model.keras" if path.is_dir() else path
+    if not candidate.exists() or candidate.suffix != ".keras":
+        raise ValueError(f"no kzoo model at {path}: give a .keras file, or a run folder or saved_models/NAME "
+                         "folder holding model.keras.")
+    return candidate
+
+
+def load_generator(path):
+    """A kzoo model by shipped name, from a `.keras` file or folder holding ``model.keras``, or a SavedModel folder
+    exported by kzoo. Returns an object with `generate(z)`, `latent_dim`, `pixel_range` (and the model's other
+    methods). A named model is verified against its recorded weights."""
+    from kzoo.export import SavedModelGenerator
+    path = resolve(path)
+    if path.is_dir() and (path / "saved_model.pb").exists() and not (path / "model.keras").exists():
+        return SavedModelGenerator(path)
+    model = load_model(path)
+    if not hasattr(model, "generate"):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a kzoo generative model.")
     return model

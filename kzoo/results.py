@@ -57,7 +57,7 @@ def protocol(command: str | None = None, **fields) -> dict:
     """A protocol record: `fields` (dataset, split, counts, network, seeds, precision, epochs, ...) plus the
     command (default: this process's command line), kzoo's version, the git commit, library versions, the date
     and the machine."""
-    import kzoo
+    from kzoo.version import __version__
     versions = {"python": platform.python_version()}
     for name in ("tensorflow", "keras", "numpy", "scipy"):
         module = sys.modules.get(name)
@@ -65,7 +65,7 @@ def protocol(command: str | None = None, **fields) -> dict:
             versions[name] = getattr(module, "__version__", None)
     record = {
         "command": command or " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
-        "kzoo_version": kzoo.__version__,
+        "kzoo_version": __version__,
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),

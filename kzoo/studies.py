@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from kzoo import visualize
 from kzoo.config import atomic_write_bytes
 
 # --quick: enough to run every line of a study in seconds, not to measure anything.
@@ -40,7 +41,8 @@ def train_preset(preset, out, epochs=None, take=None, seed=0, dataset=None, quic
     print("$ " + " ".join(command[2:]), flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL if quick else None)
     out = pathlib.Path(out)
-    return keras.models.load_model(out / "model.keras"), json.loads((out / "summary.json").read_text())
+    from kzoo.run.folder import RunFolder
+    return keras.models.load_model(out / "model.keras"), RunFolder(out).summary()
 
 
 def evaluate_cached(model, out, dataset, metrics, num_samples, split="test", seed=0):
@@ -125,11 +127,7 @@ class Report:
         """A markdown table; its cells are also kept under `name` in the study's result file."""
         self.tables[name or f"table_{len(self.tables) + 1}"] = {"columns": [_cell(h) for h in header],
                                                                 "rows": [[_cell(v) for v in row] for row in rows]}
-        self.lines.append("| " + " | ".join(_cell(h) for h in header) + " |")
-        self.lines.append("|" + "---|" * len(header))
-        for row in rows:
-            self.lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-        self.lines.append("")
+        self.lines += [visualize.markdown_table(header, rows, cell=_cell)]
 
     def figure(self, path, caption):
         relative = pathlib.Path(path).resolve().relative_to(self.out.resolve())

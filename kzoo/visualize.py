@@ -218,3 +218,11 @@ def plot_history(history, path, title=None):
     if title:
         fig.suptitle(title)
     _save_figure(fig, path)
+
+
+def markdown_table(columns, rows, cell=str) -> str:
+    """kzoo's one Markdown table writer: a header of `columns`, then `rows`, each value written by `cell` (the
+    caller's formatting: numbers, blanks, escaped bars)."""
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 
-
 # What two computations of the same model may differ by, by the precision the model computes in: float32 rounding;
 # bfloat16's 8-bit and float16's 11-bit significands (SavedModel against Keras, XLA against none, other kernels).
 TOLERANCE = {"float32": 1e-5, "mixed_float16": 2e-3, "mixed_bfloat16": 2e-2}

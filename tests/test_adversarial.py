@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import run_model_saving_test, run_serialization_test
+
 from kzoo import constraints
 from kzoo.losses import LOSS_PAIRS, adversarial, get_loss_pair, gradient_penalty
 from kzoo.models import AdversarialModel
@@ -246,8 +246,9 @@ def test_spectral_normalisation_makes_every_kernel_1_lipschitz():
     from kzoo.networks import build_gan_networks
     generator, critic = build_gan_networks("dcgan28", latent_dim=8, batch_norm=False)
     gan = AdversarialModel(generator, critic, loss="hinge", lipschitz="spectral", seed=0)
-    wrapped = [l for l in gan.discriminator.layers if isinstance(l, keras.layers.SpectralNormalization)]
-    assert len(wrapped) == 3 and not any(isinstance(l, keras.layers.SpectralNormalization) for l in critic.layers)
+    wrapped = [layer for layer in gan.discriminator.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 3
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in critic.layers)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
     for _ in range(60):  # one power iteration per training call, as in training (Miyato et al.)
         gan.discriminator(images, training=True)
@@ -262,6 +263,6 @@ def test_spectral_normalisation_makes_every_kernel_1_lipschitz():
     gan.save(path)
     restored = keras.models.load_model(path)
     assert isinstance(restored.lipschitz, constraints.SpectralNormalization)
-    assert sum(isinstance(l, keras.layers.SpectralNormalization) for l in restored.discriminator.layers) == 3
+    assert sum(isinstance(layer, keras.layers.SpectralNormalization) for layer in restored.discriminator.layers) == 3
     np.testing.assert_allclose(np.asarray(restored.discriminator(images)), np.asarray(gan.discriminator(images)),
                                rtol=1e-5, atol=1e-6)

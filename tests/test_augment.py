@@ -223,7 +223,8 @@ def test_mixed_precision_augments_in_float32_as_float32_does(precision):
         np.testing.assert_allclose(got.numpy(), expected, atol=4e-2 if precision == "mixed_bfloat16" else 4e-3)
         from kzoo.models import AdversarialModel
         from kzoo.networks import build_gan_networks
-        gan = AdversarialModel(*build_gan_networks("dcgan28", 8, (28, 28, 1)), seed=0, augment="color,translation,cutout")
+        gan = AdversarialModel(*build_gan_networks("dcgan28", 8, (28, 28, 1)), seed=0,
+                               augment="color,translation,cutout")
         gan.compile()
         batch = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
         history = gan.fit(batch, batch_size=8, epochs=1, verbose=0)

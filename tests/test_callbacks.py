@@ -3,12 +3,11 @@
 import matplotlib.image
 import numpy as np
 import tensorflow as tf
+from helpers import to_uint8_reference
 
 from kzoo import callbacks, visualize
 from kzoo.datasets import to_uint8
 from kzoo.models import VAE
-
-from helpers import to_uint8_reference
 
 
 def tensorboard_images(log_dir, tag):

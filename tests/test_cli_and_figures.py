@@ -176,6 +176,7 @@ def test_train_with_fid_samples_writes_a_report_with_the_reference_fid(tmp_path)
     import warnings
 
     from helpers import to_uint8_reference
+
     from kzoo import datasets
     from kzoo.metrics import fid_from_features
     from kzoo.metrics.features import get_extractor

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo import checkpoint, export, presets, training
+from kzoo import checkpoint, presets, registry, training
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 ROOT = DATA.parent.parent
@@ -38,7 +38,7 @@ def test_every_shipped_model_loads_with_its_weights_and_samples_what_it_sampled(
     folder = ROOT / "saved_models" / name
     manifest = json.loads((folder / "model.json").read_text())
     assert manifest["weights_sha256"] == str(SAMPLES[name + ".weights_sha256"])
-    model = export.load_generator(folder)  # refuses other weights than model.json records
+    model = registry.load_generator(folder)  # refuses other weights than model.json records
     z = np.random.default_rng(0).standard_normal((4, model.latent_dim)).astype("float32")
     np.testing.assert_allclose(np.asarray(model.generate(z)), SAMPLES[name], atol=1e-4)
 
@@ -66,7 +66,7 @@ def test_a_run_folder_written_by_an_earlier_version_resumes(tmp_path, name):
     common = dict(take=int(options["--take"]), batch_size=int(options["--batch-size"]), epochs=2,
                   settings=[options["--set"]], verbose=0, export=False)
     summary = training.train(options["--preset"], run, resume=True, **common)
-    reference = training.train(options["--preset"], tmp_path / "reference", **common)
+    training.train(options["--preset"], tmp_path / "reference", **common)
     assert start_step == summary["steps"] // 2 == 4
     old_history = json.loads((fixture / "history.json").read_text())
     new_history = json.loads((run / "history.json").read_text())

@@ -195,7 +195,7 @@ def test_acgan_adds_the_class_loss_to_both_players(tmp_path):
     reported class loss is the cross-entropy of its logits on the real and fake batches, and the option goes
     through presets (`--set model.auxiliary_weight=1`) and `.keras`."""
     from kzoo import presets
-    from kzoo.models.adversarial import class_loss
+    from kzoo.models.conditioning import class_loss
     preset, applied = presets.apply_settings(presets.get("cdcgan_fashion"), ["model.auxiliary_weight=1.0"])
     gan = presets.build_model(preset, image_shape=(28, 28, 1), seed=0)
     assert len(gan.discriminator.inputs) == 1 and gan.discriminator.outputs[1].shape[-1] == 10

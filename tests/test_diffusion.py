@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import run_fit_test, run_model_saving_test, run_serialization_test
+
 from kzoo import noise as knoise
 from kzoo import presets
 from kzoo.models import DiffusionModel, schedules
@@ -284,7 +284,8 @@ def test_the_unet_saves_and_reloads_with_identical_outputs(tmp_path):
 
 @pytest.mark.slow  # 15 s of tracing the sampling loop twice for the export
 def test_saved_model_serves_generate_with_and_without_steps(tmp_path):
-    from kzoo.export import export_saved_model, load_generator
+    from kzoo.export import export_saved_model
+    from kzoo.registry import load_generator
     model = trained_tiny_model(tiny_model().network)
     z = np.random.default_rng(3).standard_normal((2, model.latent_dim)).astype(np.float32)
     export_saved_model(model, tmp_path / "export")

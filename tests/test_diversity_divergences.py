@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from kzoo.metrics.diversity import pairwise_cosine_summary
 from kzoo.metrics.divergences import js_divergence, kl_divergence, sample_divergences, wasserstein1
+from kzoo.metrics.diversity import pairwise_cosine_summary
 
 
 def brute_force(images, threshold):

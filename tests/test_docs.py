@@ -154,34 +154,28 @@ def test_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
 
 
 def test_a_card_names_the_metrics_its_evaluation_holds():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
-    model_card = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model_card)
+    from kzoo import shipping
     shipped = json.loads((REPO / "saved_models" / "dcgan_ema_fashion" / "evaluation.json").read_text())
     # The shipped cards' recorded commands are what their evaluations hold.
     recorded = json.loads((REPO / "results" / "model_dcgan_ema_fashion.json").read_text())["protocol"]
-    assert f"--metrics {','.join(model_card.evaluated_metrics(shipped))} " in recorded["evaluation_command"]
+    assert f"--metrics {','.join(shipping.evaluated_metrics(shipped))} " in recorded["evaluation_command"]
     with_prdc = {**shipped, "prdc": {"precision": 0.7, "recall": 0.5, "density": 0.9, "coverage": 0.8}}
-    assert model_card.evaluated_metrics(with_prdc) == ["fid", "prdc", "classifier", "coverage", "diversity"]
+    assert shipping.evaluated_metrics(with_prdc) == ["fid", "prdc", "classifier", "coverage", "diversity"]
 
 
 def test_a_card_of_a_continued_vae_with_a_new_prior_lists_every_command_in_order():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
-    model_card = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model_card)
+    from kzoo import shipping
     train = "kzoo train --preset p --epochs 40 --init-from m --new-optimizer --out run"
     prior = "kzoo prior --model run --out gmm --components 30 --seed 0"
     summary = {"epochs": 40, "steps": 400, "wall_time_s": 900.0, "init_from": "m", "prior_fit": {
         "latent_prior": {"kind": "mixture", "components": 30}, "train_command": train, "command": prior,
         "images": 60000, "fit_s": 120.0}}
-    alone = model_card.prior_fit_facts(summary)
+    alone = shipping.prior_fit_facts(summary)
     assert alone["command"] == f"{train} && {prior}"
     assert alone["trained_as"].startswith(f"40 epochs (400 steps, 900 s) by `{train}`, then a 30-component")
     earlier = {"command": "kzoo train --preset p --epochs 12 --out first && kzoo prior --model first --out x",
                "epochs": 12, "steps": 120, "precision": "float32"}
-    chained = model_card.prior_fit_facts(summary, earlier)
+    chained = shipping.prior_fit_facts(summary, earlier)
     # The earlier model's own training (not the prior it was shipped with), then this run, then this prior.
     assert chained["command"] == f"kzoo train --preset p --epochs 12 --out first && {train} && {prior}"
     assert chained["trained_as"].startswith(
@@ -191,7 +185,7 @@ def test_a_card_of_a_continued_vae_with_a_new_prior_lists_every_command_in_order
 
 
 def test_a_seed_run_of_a_continued_recipe_records_its_whole_chain_of_commands(tmp_path, monkeypatch):
-    model_card = _model_card_tool(monkeypatch, tmp_path)
+    from kzoo import shipping
     first = _fake_run(tmp_path / "first", "vae_two_stage_fashion", 120, 30.0, {}, seed=1, batch_size=64)
     (first / "config.json").write_text(json.dumps({"seed": 1}))
     from kzoo.training import reproducing_command
@@ -201,21 +195,12 @@ def test_a_seed_run_of_a_continued_recipe_records_its_whole_chain_of_commands(tm
     summary = {"epochs": 40, "steps": 400, "wall_time_s": 900.0, "init_from": str(first), "prior_fit": {
         "latent_prior": {"kind": "mixture", "components": 30}, "train_command": "kzoo train ... --new-optimizer",
         "command": prior, "images": 60000, "fit_s": 120.0}}
-    earlier = model_card.earlier_training(summary)
+    earlier = shipping.earlier_training(summary, root=tmp_path)
     assert earlier["epochs"] == 2 and earlier["steps"] == 120 and earlier["run_folder"]
-    facts = model_card.prior_fit_facts(summary, earlier)
+    facts = shipping.prior_fit_facts(summary, earlier)
     assert facts["command"] == f"{first_command} && kzoo train ... --new-optimizer && {prior}"
     assert f"(into {first}), then continued with a new optimizer to 40 epochs" in facts["trained_as"]
-    assert model_card.earlier_training({"epochs": 40}) is None
-
-
-def _model_card_tool(monkeypatch, repo):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
-    model_card = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model_card)
-    monkeypatch.setattr(model_card, "REPO", repo)
-    return model_card
+    assert shipping.earlier_training({"epochs": 40}, root=tmp_path) is None
 
 
 def _shipped_copy(tmp_path, name):
@@ -230,7 +215,7 @@ def _shipped_copy(tmp_path, name):
 
 
 def test_a_reevaluation_must_match_the_shipped_settings_and_fid(tmp_path, monkeypatch):
-    model_card = _model_card_tool(monkeypatch, tmp_path)
+    from kzoo import shipping
     shipped = _shipped_copy(tmp_path, "dcgan_fashion")
     before = (tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text()
     cases = {"seed": {**shipped, "seed": shipped["seed"] + 1},
@@ -240,19 +225,19 @@ def test_a_reevaluation_must_match_the_shipped_settings_and_fid(tmp_path, monkey
         path = tmp_path / f"{what}.json"
         path.write_text(json.dumps(evaluation))
         with pytest.raises(ValueError, match=what):
-            model_card.reevaluated("dcgan_fashion", path)
+            shipping.reevaluate("dcgan_fashion", path, root=tmp_path)
     # A refused evaluation replaces nothing.
     assert (tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text() == before
 
 
 def test_a_reevaluation_adds_metrics_and_keeps_the_training_facts(tmp_path, monkeypatch):
-    model_card = _model_card_tool(monkeypatch, tmp_path)
+    from kzoo import shipping
     shipped = _shipped_copy(tmp_path, "dcgan_fashion")
     old = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())
     prdc = {"precision": 0.61, "recall": 0.42, "density": 0.83, "coverage": 0.71}
     new = tmp_path / "new.json"
     new.write_text(json.dumps({**shipped, "fid": shipped["fid"] + 0.01, "prdc": prdc}))
-    model_card.reevaluated("dcgan_fashion", new)
+    shipping.reevaluate("dcgan_fashion", new, root=tmp_path)
     assert json.loads((tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text())["prdc"] == prdc
     record = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())
     for key in ("command", "epochs", "steps", "wall_time_s", "git_commit"):
@@ -365,14 +350,15 @@ def test_a_run_folder_names_the_command_that_trains_it_again(tmp_path):
 
 def test_seed_runs_join_a_shipped_model_with_mean_and_spread_only_when_they_are_its_recipe(tmp_path, monkeypatch):
     import statistics
-    model_card = _model_card_tool(monkeypatch, tmp_path)
+
+    from kzoo import shipping
     _shipped_copy(tmp_path, "dcgan_fashion")  # kzoo train --preset dcgan_fashion --epochs 20, float32, seed 0
     shipped = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())
     prdc = {"precision": 0.5, "recall": 0.4, "density": 0.9, "coverage": 0.7}
 
     def seed_run(seed, fid, epochs=20, settings=None, evaluation_seed=0):
-        folder = _fake_run(tmp_path / f"run{len(list(tmp_path.glob('run*')))}_seed{seed}", "dcgan_fashion", 9360, fid, prdc, seed=seed,
-                           evaluation_seed=evaluation_seed)
+        folder = _fake_run(tmp_path / f"run{len(list(tmp_path.glob('run*')))}_seed{seed}", "dcgan_fashion", 9360,
+                           fid, prdc, seed=seed, evaluation_seed=evaluation_seed)
         summary = json.loads((folder / "summary.json").read_text())
         (folder / "summary.json").write_text(json.dumps({**summary, "epochs": epochs, "wall_time_s": 1500.0 + seed}))
         (folder / "config.json").write_text(json.dumps({"seed": seed, "settings": settings or {}}))
@@ -384,9 +370,9 @@ def test_seed_runs_join_a_shipped_model_with_mean_and_spread_only_when_they_are_
                          (seed_run(1, 21.7, evaluation_seed=2), "evaluation's seed is 2"),
                          (seed_run(0, 21.9), "seed 0 is already recorded")):
         with pytest.raises(ValueError, match=message):
-            model_card.with_seeds("dcgan_fashion", [run])
+            shipping.add_seeds("dcgan_fashion", [run], root=tmp_path)
     assert (tmp_path / "results" / "model_dcgan_fashion.json").read_text() == record_before
-    model_card.with_seeds("dcgan_fashion", [seed_run(1, 21.0), seed_run(2, 25.0)])
+    shipping.add_seeds("dcgan_fashion", [seed_run(1, 21.0), seed_run(2, 25.0)], root=tmp_path)
     result = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]
     fids = [shipped["results"]["fid"], 21.0, 25.0]
     assert result["seeds"] == [0, 1, 2] and [run["shipped"] for run in result["seed_runs"]] == [True, False, False]
@@ -396,11 +382,11 @@ def test_seed_runs_join_a_shipped_model_with_mean_and_spread_only_when_they_are_
     assert [run["wall_time_s"] for run in result["seed_runs"]] == [1467, 1501.0, 1502.0]
     assert result["seed_runs"][1]["command"].endswith("--seed 1 --out " + str(tmp_path / "run4_seed1"))
     with pytest.raises(ValueError, match="seed 2 is already recorded"):
-        model_card.with_seeds("dcgan_fashion", [seed_run(2, 23.0)])
+        shipping.add_seeds("dcgan_fashion", [seed_run(2, 23.0)], root=tmp_path)
     # A re-evaluation of the shipped model keeps the other seeds and moves the shipped seed's FID with it.
     evaluation = json.loads((tmp_path / "saved_models" / "dcgan_fashion" / "evaluation.json").read_text())
     (tmp_path / "new.json").write_text(json.dumps({**evaluation, "fid": evaluation["fid"] + 0.01, "prdc": prdc}))
-    model_card.reevaluated("dcgan_fashion", tmp_path / "new.json")
+    shipping.reevaluate("dcgan_fashion", tmp_path / "new.json", root=tmp_path)
     again = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]
     assert [run["fid"] for run in again["seed_runs"]] == [evaluation["fid"] + 0.01, 21.0, 25.0]
     assert again["fid_mean"] == pytest.approx(statistics.fmean([evaluation["fid"] + 0.01, 21.0, 25.0]))
@@ -408,7 +394,7 @@ def test_seed_runs_join_a_shipped_model_with_mean_and_spread_only_when_they_are_
 
 def test_a_reevaluation_of_a_model_named_unlike_its_preset_keeps_its_family_and_a_failure_replaces_nothing(
         tmp_path, monkeypatch):
-    model_card = _model_card_tool(monkeypatch, tmp_path)
+    from kzoo import shipping
     shipped = _shipped_copy(tmp_path, "dcgan_fashion")
     (tmp_path / "saved_models" / "dcgan_fashion").rename(tmp_path / "saved_models" / "renamed")
     (tmp_path / "results" / "model_dcgan_fashion.json").rename(tmp_path / "results" / "model_renamed.json")
@@ -419,11 +405,11 @@ def test_a_reevaluation_of_a_model_named_unlike_its_preset_keeps_its_family_and_
     def broken(*args, **kwargs):
         raise OSError("disk full")
     with monkeypatch.context() as patched:
-        patched.setattr(model_card, "model_result", broken)
+        patched.setattr(shipping, "model_result", broken)
         with pytest.raises(OSError, match="disk full"):
-            model_card.reevaluated("renamed", new)
+            shipping.reevaluate("renamed", new, root=tmp_path)
     assert (tmp_path / "saved_models" / "renamed" / "evaluation.json").read_text() == before
-    model_card.reevaluated("renamed", new)  # "renamed" is no preset: the family comes from the record
+    shipping.reevaluate("renamed", new, root=tmp_path)  # "renamed" is no preset: the family comes from the record
     record = json.loads((tmp_path / "results" / "model_renamed.json").read_text())
     assert record["results"]["family"] == "gan" and record["results"]["fid"] == shipped["fid"] + 0.01
 
@@ -435,15 +421,13 @@ def test_a_target_is_met_at_or_below_it_and_otherwise_the_distance_is_relative()
 
 
 def test_a_shipped_models_upper_bound_target_gets_its_status_appended():
-    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
-    model_card = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model_card)
-    assert model_card.target_with_status("<= 12.6 (Dai & Wipf 2019)", 12.4993) == "<= 12.6 (Dai & Wipf 2019): met"
-    assert model_card.target_with_status("<= 12.6 (Dai & Wipf 2019)", 13.5) == \
+    from kzoo import shipping
+    assert shipping.target_with_status("<= 12.6 (Dai & Wipf 2019)", 12.4993) == "<= 12.6 (Dai & Wipf 2019): met"
+    assert shipping.target_with_status("<= 12.6 (Dai & Wipf 2019)", 13.5) == \
         "<= 12.6 (Dai & Wipf 2019): +7.1% from it"
     # wording that already says how it stands, or that is no bound, is kept
-    assert model_card.target_with_status("<= 25: met", 30.0) == "<= 25: met"
-    assert model_card.target_with_status("class fidelity >= 98%", 5.0) == "class fidelity >= 98%"
+    assert shipping.target_with_status("<= 25: met", 30.0) == "<= 25: met"
+    assert shipping.target_with_status("class fidelity >= 98%", 5.0) == "class fidelity >= 98%"
 
 
 def _seed_run_tool():
@@ -498,7 +482,7 @@ def test_seed_run_refuses_a_recorded_seed_before_training_anything(capsys):
 
 
 def test_a_seed_run_continued_from_a_run_folder_records_both_commands(tmp_path, monkeypatch):
-    model_card = _model_card_tool(monkeypatch, tmp_path)
+    from kzoo import shipping
     _shipped_copy(tmp_path, "dcgan_fashion")
     first = _fake_run(tmp_path / "first", "dcgan_fashion", 4680, 30.0, {}, seed=1)
     (first / "config.json").write_text(json.dumps({"seed": 1, "settings": {}}))
@@ -507,7 +491,7 @@ def test_a_seed_run_continued_from_a_run_folder_records_both_commands(tmp_path, 
     (second / "summary.json").write_text(json.dumps({**summary, "epochs": 20, "init_from": str(first)}))
     (second / "config.json").write_text(json.dumps({"seed": 1, "settings": {}, "init_from": str(first)}))
     from kzoo.training import reproducing_command
-    model_card.with_seeds("dcgan_fashion", [second])
+    shipping.add_seeds("dcgan_fashion", [second], root=tmp_path)
     run = json.loads((tmp_path / "results" / "model_dcgan_fashion.json").read_text())["results"]["seed_runs"][1]
     # The continuation as it ran: from the first run's folder (the first run's precision may differ from its own).
     continued = reproducing_command(second).replace(" --out ", f" --init-from {first} --out ")

@@ -150,6 +150,7 @@ def _own_gan(n_critic=1, loss="non_saturating", lipschitz=None):
 def _fitted_models():
     """One model of each family, each fitted once on 28x28 grey data (so its step has been traced)."""
     import tensorflow as tf
+
     from kzoo import presets
     images = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
     labels = np.arange(16) % 10

@@ -142,6 +142,7 @@ def test_periodic_metric_adds_classifier_fid_and_score_to_history():
 def test_imagenet_backend_is_labelled_not_comparable(monkeypatch):
     """The online backend, with keras.applications' download replaced by random weights (offline here)."""
     import keras
+
     from kzoo.metrics import features
     real = keras.applications.InceptionV3
     monkeypatch.setattr(keras.applications, "InceptionV3",

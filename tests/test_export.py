@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kzoo import cli, export, presets
+from kzoo import cli, export, presets, registry
 from kzoo.networks import mlp_critic
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -155,5 +155,5 @@ def test_cli_export_and_sample_from_keras_and_saved_model(tmp_path, capsys):
 def test_export_refuses_non_generative_models(tmp_path):
     critic = mlp_critic(2)
     critic.save(tmp_path / "critic.keras")
-    with pytest.raises(ValueError, match="not a kzoo model"):
-        export.load_generator(tmp_path / "critic.keras")
+    with pytest.raises(ValueError, match="not the model of a registered kzoo family"):
+        registry.load_generator(tmp_path / "critic.keras")

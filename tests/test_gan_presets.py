@@ -2,11 +2,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import run_fit_test, run_model_saving_test, run_serialization_test
+
 from kzoo import presets
 from kzoo.models import AdversarialModel, CriticVAE
 from kzoo.networks import build_gan_networks
+
 
 def _distinct_models():
     """GAN presets with a model of their own run in the default suite; those that only change the dataset of an
@@ -111,7 +112,8 @@ def test_critic_vae_fit_save_load_and_shared_critic_update(tmp_path, monkeypatch
     # The critic is trained by the adversarial family's own update function.
     calls = []
     original = critic_vae_module.critic_update
-    monkeypatch.setattr(critic_vae_module, "critic_update", lambda *a, **k: calls.append(a[4].name) or original(*a, **k))
+    monkeypatch.setattr(critic_vae_module, "critic_update",
+                        lambda *a, **k: calls.append(a[4].name) or original(*a, **k))
     model.compile(run_eagerly=True)
     model.fit(images, batch_size=8, epochs=1, verbose=0)
     assert calls == ["wasserstein"]

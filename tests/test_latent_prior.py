@@ -3,11 +3,12 @@
 import keras
 import numpy as np
 import pytest
+from helpers import run_model_saving_test, run_serialization_test
 from scipy import stats
 
-from helpers import run_model_saving_test, run_serialization_test
-from kzoo.export import export_saved_model, load_generator
+from kzoo.export import export_saved_model
 from kzoo.models import VAE, GaussianMixturePrior
+from kzoo.registry import load_generator
 
 WEIGHTS = np.array([0.2, 0.5, 0.3])
 MEANS = np.array([[-6.0, 0.0], [0.0, 5.0], [6.0, -1.0]])

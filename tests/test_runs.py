@@ -163,8 +163,8 @@ def test_init_from_continues_a_trained_model_as_one_longer_run_would(tmp_path):
     # A shipped-style folder: model.keras only, no history or checkpoints.
     (tmp_path / "shipped").mkdir()
     (tmp_path / "shipped" / "model.keras").write_bytes((tmp_path / "first" / "model.keras").read_bytes())
-    continued = training.train("vae_mlp256_mnist", tmp_path / "continued", epochs=2, init_from=str(tmp_path /
-                                                                                                   "shipped"), **options)
+    continued = training.train("vae_mlp256_mnist", tmp_path / "continued", epochs=2,
+                               init_from=str(tmp_path / "shipped"), **options)
     assert continued["steps"] == whole["steps"] == 4
     # The same data batches and noise from step 2 on: the weights of one 2-epoch run.
     for a, b in zip(keras_weights(tmp_path / "continued" / "model.keras"),
@@ -211,7 +211,8 @@ def test_new_optimizer_continues_the_weights_of_a_model_saved_without_its_optimi
     still = training.train("vae_mlp256_mnist", tmp_path / "still", epochs=2, init_from=str(tmp_path / "bare"),
                            new_optimizer=True, settings=["optimizer.learning_rate=1e-12"], **options)
     assert still["steps"] == 4  # the step count goes on from the 2 trained steps
-    for a, b in zip(keras_weights(tmp_path / "still" / "model.keras"), keras_weights(tmp_path / "first" / "model.keras")):
+    for a, b in zip(keras_weights(tmp_path / "still" / "model.keras"),
+                    keras_weights(tmp_path / "first" / "model.keras")):
         np.testing.assert_allclose(a, b, atol=1e-6)
     moved = training.train("vae_mlp256_mnist", tmp_path / "moved", epochs=2, init_from=str(tmp_path / "bare"),
                            new_optimizer=True, settings=["optimizer.learning_rate=1e-2"], **options)
@@ -223,7 +224,8 @@ def test_new_optimizer_continues_the_weights_of_a_model_saved_without_its_optimi
                                                      keras_weights(tmp_path / "first" / "model.keras")))
     # Not the replay of one longer run, so the command that made it keeps the continuation.
     assert moved["new_optimizer"] and training.reproducing_command(tmp_path / "moved").endswith(
-        f"--set optimizer.learning_rate=0.01 --init-from {tmp_path / 'bare'} --new-optimizer --out {tmp_path / 'moved'}")
+        f"--set optimizer.learning_rate=0.01 --init-from {tmp_path / 'bare'} --new-optimizer "
+        f"--out {tmp_path / 'moved'}")
     # A bare .keras file with nothing beside it that says how far it trained is refused.
     keras.models.load_model(tmp_path / "first" / "model.keras", compile=False).save(tmp_path / "lone.keras")
     with pytest.raises(ValueError, match="says how many steps it trained"):
@@ -360,7 +362,8 @@ def test_a_pinned_precision_resumes_wherever_auto_resolves_and_a_moved_folder_re
     resumed = training.train("diffusion_fashion", tmp_path / "there", epochs=2, **options)
     assert resumed["steps"] == 4 and resumed["precision"] == "float32"
     whole = training.train("diffusion_fashion", tmp_path / "whole", epochs=2, **options)
-    for a, b in zip(keras_weights(tmp_path / "there" / "model.keras"), keras_weights(tmp_path / "whole" / "model.keras")):
+    for a, b in zip(keras_weights(tmp_path / "there" / "model.keras"),
+                    keras_weights(tmp_path / "whole" / "model.keras")):
         np.testing.assert_array_equal(a, b)
     assert whole["precision"] == "float32"
 

@@ -5,7 +5,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from kzoo import export
+from kzoo import export, registry
 
 SAVED = pathlib.Path(__file__).resolve().parent.parent / "saved_models"
 GENERATIVE = sorted(p.name for p in SAVED.iterdir() if (p / "saved_model").is_dir())
@@ -17,7 +17,7 @@ def test_the_gans_and_vaes_of_both_datasets_are_shipped_in_both_forms():
 
 @pytest.mark.parametrize("name", GENERATIVE)
 def test_shipped_model_samples_the_same_from_keras_and_saved_model(name):
-    keras_model = export.load_generator(SAVED / name)
+    keras_model = registry.load_generator(SAVED / name)
     served = export.SavedModelGenerator(SAVED / name / "saved_model")
     z = np.random.default_rng(0).standard_normal((8, keras_model.latent_dim)).astype("float32")
     expected = np.asarray(keras_model.generate(z))

@@ -119,7 +119,7 @@ def test_ring_study_records_divergences_from_the_floor(tmp_path):
                                                     str(tmp_path / "ring"), "--results", str(tmp_path / "results")])
     runs = {k: v for k, v in report.results.items() if k != "study_wall_time_s"}
     assert set(runs) == {"ring GAN", "ring WGAN-GP", "ring_mog GAN", "ring_mog WGAN-GP"}
-    for name, result in runs.items():
+    for result in runs.values():
         assert result["steps"] == [0, 10, 20, 30, 40]
         first = result["divergences"][0]
         # An untrained generator puts its points near the origin: far from the ring, well above the floor.
@@ -182,7 +182,7 @@ def test_fashion_study_measures_three_models_and_rereads_its_evaluations(tmp_pat
     report = module.main(["--quick", "--out", str(tmp_path)])
     models = report.results["models"]
     assert list(models) == ["VAE", "DCGAN", "WGAN (clipping)"]
-    for label, result in models.items():
+    for result in models.values():
         evaluation = result["evaluation"]
         assert evaluation["num_generated"] == 64 and evaluation["kid_std"] >= 0
         assert sum(evaluation["coverage"]["shares"]) == pytest.approx(1.0)

@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import run_model_saving_test, run_serialization_test, tolerance
 from scipy import stats
 
-from helpers import run_model_saving_test, run_serialization_test, tolerance
 from kzoo import presets
 from kzoo.losses import gaussian_nll, reconstruction_loss
 from kzoo.metrics.fid import frechet_distance
@@ -162,7 +162,7 @@ def test_latent_prior_settings_are_checked_and_filled():
 @pytest.mark.slow
 def test_a_two_stage_preset_trains_both_stages_and_exports(tmp_path):
     from kzoo import training
-    from kzoo.export import load_generator
+    from kzoo.registry import load_generator
     summary = training.train("vae_two_stage_fashion", tmp_path / "run", epochs=1, take=256, verbose=0,
                              settings=["latent_prior.epochs=1", "latent_prior.hidden=16", "model.latent_dim=8"])
     assert summary["figures"]["samples"] == "samples_latent_prior.png"
@@ -239,7 +239,7 @@ def test_kzoo_prior_writes_the_vae_with_a_new_prior_as_a_new_model_and_keeps_the
     import json
 
     from kzoo import cli, datasets
-    from kzoo.export import load_generator
+    from kzoo.registry import load_generator
     from kzoo.training import save_model_atomically
     vae, _ = _first_stage(latent_dim=2, count=128)
     run = tmp_path / "run"

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import run_fit_test, run_model_saving_test, run_serialization_test
+
 from kzoo import datasets
 from kzoo.models import VAE
 from kzoo.models.vae import LOG_VAR_RANGE

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -168,17 +168,18 @@ def _scaled_steps(case, jit_compile, scale, steps):
                                   pytest.param("diffusion", marks=pytest.mark.slow), "vae"])
 def test_the_xla_step_in_mixed_float16_with_loss_scaling(case):
     """Float16 with dynamic loss scaling, as `precision="mixed_float16"` sets it up. At a scale of 2^8 no gradient
-    overflows: two SGD steps under XLA apply the same updates as without it (to 5% in norm: float16 rounding). At 2^60 every scaled loss overflows: both
-    paths skip the step (no weight moves) and halve the scale alike. (Near the overflow threshold the two paths may
-    disagree about a step, since XLA fuses the float16 arithmetic differently: the VAE overflows at 2^15 without
-    XLA and not with it.)"""
+    overflows: two SGD steps under XLA apply the same updates as without it (to 5% in norm: float16 rounding). At
+    2^60 every scaled loss overflows: both paths skip the step (no weight moves) and halve the scale alike. (Near
+    the overflow threshold the two paths may disagree about a step, since XLA fuses the float16 arithmetic
+    differently: the VAE overflows at 2^15 without XLA and not with it.)"""
     plain_logs, plain_updates, plain_scales = _scaled_steps(case, False, 2.0 ** 8, 2)
     xla_logs, xla_updates, xla_scales = _scaled_steps(case, True, 2.0 ** 8, 2)
     assert plain_scales == xla_scales == [2.0 ** 8] * len(plain_scales)
     for key, value in plain_logs.items():
         assert xla_logs[key] == pytest.approx(value, rel=1e-2, abs=1e-3), key
     norm = np.sqrt(sum(float(np.sum(u.astype(np.float64) ** 2)) for u in plain_updates))
-    difference = np.sqrt(sum(float(np.sum((a.astype(np.float64) - b) ** 2)) for a, b in zip(xla_updates, plain_updates)))
+    difference = np.sqrt(sum(float(np.sum((a.astype(np.float64) - b) ** 2))
+                             for a, b in zip(xla_updates, plain_updates)))
     assert norm > 0 and difference <= 0.05 * norm, (difference, norm)  # a wrong scale would be off by 2^8
     skipped = []
     for jit_compile in (False, True):

@@ -128,13 +128,14 @@ def main(argv=None):
 
     from kzoo import datasets, registry, results, studies
     from kzoo.config import atomic_write_bytes
-    from kzoo.export import find_model_file
+    from kzoo.registry import find_model_file
     model_file = find_model_file(registry.resolve(args.model))
     model = registry.load_model(args.model, compile=False)
     if not hasattr(model, "fit_latent_prior"):
         raise SystemExit(f"{args.model} is a {type(model).__name__}; latent priors are compared on a VAE.")
     folder = pathlib.Path(args.model)
-    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").exists() else {}
+    from kzoo.run.folder import RunFolder
+    summary = RunFolder(folder).summary({})
     dataset = args.dataset or summary.get("dataset")
     if not dataset:
         raise SystemExit("name the data with --dataset (the model is not a run folder with summary.json).")
@@ -158,7 +159,7 @@ def main(argv=None):
         + (["--save-own-evaluation"] if args.save_own_evaluation else []))
     from kzoo.training import reproducing_command
     # How the model was trained (a run folder knows; a continued model's command keeps its --init-from).
-    trained_by = reproducing_command(folder) if summary and (folder / "config.json").exists() else None
+    trained_by = reproducing_command(folder) if RunFolder(folder).is_finished() else None
     if trained_by and summary.get("init_from") and "--init-from" not in trained_by:
         trained_by += f" (continued from {summary['init_from']} with --init-from)"
     protocol = results.protocol(

@@ -42,9 +42,9 @@ def training_facts(folder):
     if not (folder / "summary.json").exists():
         raise SystemExit(f"{folder}: neither a shipped model with results/model_{folder.name}.json nor a finished "
                          "run folder with summary.json; train it first (kzoo train ... --out FOLDER).")
+    from kzoo.run.folder import RunFolder
     from kzoo.training import reproducing_command
-    s = json.loads((folder / "summary.json").read_text())
-    config = json.loads((folder / "config.json").read_text())
+    s, config = RunFolder(folder).summary(), RunFolder(folder).config()
     return {"command": reproducing_command(folder), "preset": s["preset"], "steps": s["steps"], "epochs": s["epochs"],
             "precision": s["precision"], "wall_time_s": s["wall_time_s"], "seed": config["seed"],
             "settings": config.get("settings") or {}}
@@ -93,7 +93,8 @@ def sample_grid(folder):
     folder = pathlib.Path(folder)
     if (folder / "samples.png").exists():
         return folder / "samples.png"
-    summary = json.loads((folder / "summary.json").read_text())
+    from kzoo.run.folder import RunFolder
+    summary = RunFolder(folder).summary()
     return folder / summary["figures"]["samples"]
 
 

@@ -1,7 +1,8 @@
 """Record a `kzoo evaluate` report as a result file: results/evaluation_NAME.json.
 
     python tools/record_evaluation.py runs/reeval/dcgan_mnist_5000.json dcgan_mnist_mnist_test_5000 \
-        --command "kzoo evaluate --model saved_models/dcgan_mnist --dataset mnist --metrics fid,prdc,coverage --num-samples 5000"
+        --command "kzoo evaluate --model saved_models/dcgan_mnist --dataset mnist --metrics fid,prdc,coverage \
+                   --num-samples 5000"
 For an evaluation that documents quote but that is not a shipped model's own (e.g. a shipped model measured at
 another sample count, to sit beside a study run at that count). The protocol (data, split, counts, seed, feature
 network) is read from the report; the command is the one that wrote it.

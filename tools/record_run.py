@@ -6,7 +6,6 @@ result with its protocol. `make record-run` does this for the main job after `ma
 """
 
 import argparse
-import json
 import pathlib
 import sys
 
@@ -22,7 +21,8 @@ def main(argv=None):
     parser.add_argument("--total-s", type=float, help="wall time of the whole command, set-up included")
     args = parser.parse_args(argv)
     from kzoo import results
-    summary = json.loads((pathlib.Path(args.run) / "summary.json").read_text())
+    from kzoo.run.folder import RunFolder
+    summary = RunFolder(args.run).summary({})
     if "fid" not in summary:
         raise SystemExit(f"{args.run}/summary.json has no FID: train with --fid-samples N first.")
     protocol = results.protocol(

@@ -35,9 +35,8 @@ def load(name: str) -> dict:
 
 
 def markdown_table(columns, rows) -> str:
-    lines = ["| " + " | ".join(str(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    from kzoo.visualize import markdown_table as write
+    return write([str(c) for c in columns], rows, cell=_cell)
 
 
 def _cell(value) -> str:
@@ -129,7 +128,7 @@ def frontier() -> str:
                       and m["protocol"]["num_generated"] >= 10000]
         unconditional = [m for m in candidates if m["results"].get("class_fidelity") is None]
 
-        def best(models, with_seeds=False):
+        def best(models, with_seeds=False, target=target):
             from kzoo.results import versus_target
             if not models:
                 return ["", "", ""] + ([""] if with_seeds else [])
@@ -285,7 +284,8 @@ def inception_throughput() -> str:
     table = markdown_table(["precision", "kzoo FID Inception", "keras.applications InceptionV3", "ratio"], rows)
     check = r["fid_check"]
     return table + (f"\nFID of train[:{check['n']}] vs test[:{check['n']}]: {check['fid_float32']:.2f} in float32, "
-                    f"{check['fid_mixed_bfloat16']:.2f} in mixed bfloat16 ({check['relative_difference']:.1%} apart).\n")
+                    f"{check['fid_mixed_bfloat16']:.2f} in mixed bfloat16 ({check['relative_difference']:.1%} "
+                    "apart).\n")
 
 
 def _throughput_cells(v, rate):
@@ -335,7 +335,8 @@ def card(name) -> str:
             ["training time (2-core CPU)", _seconds(p.get("wall_time_s"))],
             ["peak memory", f"{p['peak_memory_mib']:,.0f} MiB" if p.get("peak_memory_mib") else "not recorded"],
             ["seed", ", ".join(map(str, p["seeds"]))],
-            [f"reference FID ({p['num_generated']:,} generated vs {p['num_real']:,} {p['split']})", f"**{r['fid']:.2f}**"],
+            [f"reference FID ({p['num_generated']:,} generated vs {p['num_real']:,} {p['split']})",
+             f"**{r['fid']:.2f}**"],
             ["pairs with cosine > 0.9", f"{r['near_duplicate_share']:.2%}" if r.get("near_duplicate_share") is not None
              else ""]]
     if r.get("classifier_fid") is not None:  # data sets with a domain classifier (MNIST, Fashion-MNIST)
@@ -428,9 +429,15 @@ def xla() -> str:
                            "first step, XLA", "first step, no XLA"], rows) + f"\n`{record['protocol']['command']}`\n"
 
 
-RENDERERS = {"onednn": onednn, "xla": xla, "diffusion_training": diffusion_training, "evaluation": evaluation, "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance, "card": card, "classifiers": classifiers, "reference_fid": reference_fid, "inception_throughput": inception_throughput,
-             "training_throughput": training_throughput, "shipped_models": shipped_models, "headline": headline, "frontier": frontier, "precision_quality": precision_quality,
-             "ci_time": ci_time, "main_job": main_job, "sweep": sweep, "conditional_progress": conditional_progress}
+RENDERERS = {
+    "onednn": onednn, "xla": xla, "diffusion_training": diffusion_training, "evaluation": evaluation,
+    "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance,
+    "card": card, "classifiers": classifiers, "reference_fid": reference_fid,
+    "inception_throughput": inception_throughput, "training_throughput": training_throughput,
+    "shipped_models": shipped_models, "headline": headline, "frontier": frontier,
+    "precision_quality": precision_quality, "ci_time": ci_time, "main_job": main_job, "sweep": sweep,
+    "conditional_progress": conditional_progress,
+}
 
 
 def render_spec(spec: str) -> str:

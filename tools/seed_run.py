@@ -14,7 +14,6 @@ prior anyway.
 """
 
 import argparse
-import importlib.util
 import json
 import pathlib
 import shlex
@@ -74,14 +73,6 @@ def steps(name, seed, runs="runs/seeds"):
     return planned
 
 
-def _model_card():
-    """tools/model_card.py, which records the seed runs (the tools are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def done(folder, argv):
     """Whether a step has finished: its folder holds summary.json (training, prior) or evaluation.json."""
     return (pathlib.Path(folder) / ("evaluation.json" if argv[1] == "evaluate" else "summary.json")).exists()
@@ -95,7 +86,9 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)
     record = json.loads((REPO / "results" / f"model_{args.name}.json").read_text())
-    if args.seed in [run["seed"] for run in _model_card().recorded_runs(record)]:
+    sys.path.insert(0, str(REPO))
+    from kzoo.shipping import recorded_runs
+    if args.seed in [run["seed"] for run in recorded_runs(record)]:
         raise SystemExit(f"seed_run: seed {args.seed} of {args.name} is already recorded in "
                          f"results/model_{args.name}.json; choose another seed")
     for folder, command in steps(args.name, args.seed, args.runs):

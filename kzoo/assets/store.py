@@ -15,7 +15,8 @@ import os
 import pathlib
 import sys
 import zipfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

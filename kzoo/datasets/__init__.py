@@ -20,12 +20,23 @@ from kzoo.assets import AssetError as DataError
 from kzoo.assets import AssetNotFoundError as DataNotFoundError
 from kzoo.assets import CorruptAssetError as CorruptDataError
 from kzoo.assets.decoders import read_folder
-from kzoo.datasets.pipelines import (BUILTIN, CLASS_NAMES, SPLITS, TOY_SETS, DataArrays, load, load_arrays,
-                                     ring_mog_centers, toy_2d, training_stream)
-from kzoo.datasets.pixels import DEFAULT_PIXEL_RANGE, to_pixel_range, to_uint8
+from kzoo.datasets.pipelines import (
+    BUILTIN,
+    CLASS_NAMES,
+    SPLITS,
+    TOY_SETS,
+    DataArrays,
+    load,
+    load_arrays,
+    ring_mog_centers,
+    toy_2d,
+    training_stream,
+)
+from kzoo.datasets.pixels import to_pixel_range, to_uint8
 
-__all__ = ["BUILTIN", "CLASS_NAMES", "DEFAULT_PIXEL_RANGE", "SPLITS", "TOY_SETS", "CorruptDataError", "DataArrays",
-           "DataError", "DataNotFoundError", "load", "load_arrays", "prepare", "read_folder", "ring_mog_centers",
+__all__ = ["BUILTIN", "CLASS_NAMES", "SPLITS", "TOY_SETS", "CorruptDataError", "DataArrays",
+           "DataError", "DataNotFoundError", "first_images", "load", "load_arrays", "prepare", "read_folder",
+           "ring_mog_centers",
            "status", "to_pixel_range", "to_uint8", "toy_2d", "training_stream"]
 
 
@@ -42,3 +53,14 @@ def status() -> dict:
     """Where each built-in dataset would come from now (for `kzoo data status`)."""
     from kzoo import assets
     return assets.status(tuple(SPLITS))
+
+
+def first_images(name: str, pixel_range, count: int, take: int | None = None):
+    """The first `count` images (in `pixel_range`) of the test split, or of the (first `take`) training images of a
+    set without one, and their labels (None for unlabelled data): the fixed examples of a run's figures."""
+    import numpy as np
+    split = "test" if name in BUILTIN else "train"
+    arrays = load_arrays(name, split)
+    count = min(count, take or count) if split == "train" else count
+    labels = None if arrays.labels is None else np.asarray(arrays.labels[:count], np.int32)
+    return to_pixel_range(arrays.images[:count], pixel_range), labels

@@ -1,15 +1,14 @@
 """Pixels: uint8 images <-> float32 in a model's pixel range, and resizing.
 
-The VAE family trains on (0, 1) (its decoder ends in a sigmoid), the GAN family on (-1, 1) (its generator
-ends in tanh) and the diffusion family on (-1, 1) (unit-variance noise against data of a similar scale);
-`DEFAULT_PIXEL_RANGE` names them. Metrics take uint8 images; `to_uint8` is the one conversion.
+A model works in (0, 1) (a decoder ending in a sigmoid) or (-1, 1) (a generator ending in tanh, or diffusion's
+unit-variance noise against data of a similar scale); each family (`kzoo.families`) names its own. Metrics take
+uint8 images; `to_uint8` is the one conversion.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_PIXEL_RANGE = {"vae": (0.0, 1.0), "critic_vae": (0.0, 1.0), "gan": (-1.0, 1.0), "diffusion": (-1.0, 1.0)}
 PIXEL_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
 
@@ -58,5 +57,6 @@ def check_pixel_range(pixel_range):
     except (TypeError, IndexError, ValueError):
         pr = None
     if pr not in PIXEL_RANGES:
-        raise ValueError(f"pixel_range must be (0, 1) (VAE family) or (-1, 1) (GAN family), got {pixel_range!r}.")
+        raise ValueError(f"pixel_range must be (0, 1) (a sigmoid decoder) or (-1, 1) (a tanh generator), got "
+                         f"{pixel_range!r}.")
     return pr

@@ -36,6 +36,7 @@ def train_classifier(dataset, epochs=12, batch_size=128, seed=0, shift=0.0, verb
     up to `shift` of the image size as augmentation); returns `(model, test_accuracy)`."""
     import keras
     import tensorflow as tf
+
     from kzoo import datasets
     keras.utils.set_random_seed(seed)
     train, test = datasets.load_arrays(dataset, "train"), datasets.load_arrays(dataset, "test")
@@ -91,9 +92,10 @@ class DomainClassifier:
     def outputs(self, images, batch_size=1000):
         features, logits = [], []
         for start in range(0, len(images), batch_size):
-            f, l = self._both(np.asarray(images[start:start + batch_size], np.float32), training=False)
-            features.append(np.asarray(f))
-            logits.append(np.asarray(l))
+            batch_features, batch_logits = self._both(np.asarray(images[start:start + batch_size], np.float32),
+                                                      training=False)
+            features.append(np.asarray(batch_features))
+            logits.append(np.asarray(batch_logits))
         return np.concatenate(features), np.concatenate(logits)
 
 

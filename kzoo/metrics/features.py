@@ -70,8 +70,8 @@ def check_uint8_images(images, what="images"):
     if array.dtype != np.uint8:
         lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
         raise ValueError(f"FID and the feature networks take uint8 {what} in [0, 255]; got {array.dtype} values in "
-                         f"[{lo:.3g}, {hi:.3g}]. Convert them first: kzoo.datasets.to_uint8(images, pixel_range=(0, 1)) "
-                         "for [0, 1], pixel_range=(-1, 1) for [-1, 1].")
+                         f"[{lo:.3g}, {hi:.3g}]. Convert them first: kzoo.datasets.to_uint8(images, "
+                         "pixel_range=(0, 1)) for [0, 1], pixel_range=(-1, 1) for [-1, 1].")
     if array.ndim != 4 or array.shape[-1] not in (1, 3):
         raise ValueError(f"{what} must have shape [N, height, width, 1 or 3 channels]; got {array.shape}. Grey images "
                          "need a channel axis (images[..., None]); drop an alpha channel (images[..., :3]).")

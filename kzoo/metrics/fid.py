@@ -22,7 +22,7 @@ class GaussianStatistics:
         self.mean = None if dim is None else np.zeros(dim)
         self._m2 = None if dim is None else np.zeros((dim, dim))
 
-    def update(self, features) -> "GaussianStatistics":
+    def update(self, features) -> GaussianStatistics:
         x = np.asarray(features, np.float64)
         if x.ndim != 2:
             raise ValueError(f"features must be [N, D], got shape {x.shape}.")
@@ -61,7 +61,7 @@ class GaussianStatistics:
         return stats
 
     @classmethod
-    def load(cls, path) -> "GaussianStatistics":
+    def load(cls, path) -> GaussianStatistics:
         with np.load(path, allow_pickle=False) as f:
             return cls.from_arrays(f["mu"], f["sigma"], int(f["count"]))
 

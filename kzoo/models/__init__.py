@@ -7,4 +7,5 @@ from kzoo.models.latent_prior import GaussianMixturePrior
 from kzoo.models.two_stage import SecondStageVAE
 from kzoo.models.vae import VAE
 
-__all__ = ["AdversarialModel", "CriticVAE", "DiffusionModel", "GaussianMixturePrior", "SecondStageVAE", "VAE", "critic_update"]
+__all__ = ["AdversarialModel", "CriticVAE", "DiffusionModel", "GaussianMixturePrior", "SecondStageVAE", "VAE",
+           "critic_update"]

@@ -13,56 +13,22 @@ from kzoo import noise as knoise
 from kzoo.distribute import step_logs
 from kzoo.losses import get_loss_pair, scale_for_replicas
 from kzoo.models import averaging
-from kzoo.models.checks import (CheckedInputs, check_conditional_networks, check_critic_batch, check_image_batch,
-                               check_labels_given, check_no_labels, class_labels)
-from kzoo.models.serialization import (deserialize_optimizers, from_config_with_submodels, serialize_optimizers,
-                                       serialize_submodels)
-
-
-class WithLabels:
-    """A conditional critic with its labels fixed: called on images alone, as the penalties call a critic."""
-
-    def __init__(self, critic, labels):
-        self.critic, self.labels = critic, labels
-
-    def __call__(self, images, training=False):
-        return self.critic([images, self.labels], training=training)
-
-    @property
-    def trainable_variables(self):
-        return self.critic.trainable_variables
-
-
-def with_labels(critic, labels):
-    return critic if labels is None else WithLabels(critic, labels)
-
-
-class ScoreOnly:
-    """An AC-GAN discriminator seen through its score alone (the penalties differentiate the score)."""
-
-    def __init__(self, critic):
-        self.critic = critic
-
-    def __call__(self, images, training=False):
-        return self.critic(images, training=training)[0]
-
-    @property
-    def trainable_variables(self):
-        return self.critic.trainable_variables
-
-
-def class_loss(labels, logits):
-    """Mean cross-entropy of class `logits` against int `labels` (the AC-GAN term)."""
-    return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, ops.cast(logits, "float32"),
-                                                                 from_logits=True))
-
-
-def critic_outputs(critic, images, labels, auxiliary, training=True):
-    """`(score, class logits or None)` of a critic: plain, conditional (labels in), or AC-GAN (logits out)."""
-    if auxiliary:
-        score, logits = critic(images, training=training)
-        return ops.cast(score, "float32"), ops.cast(logits, "float32")
-    return ops.cast(with_labels(critic, labels)(images, training=training), "float32"), None
+from kzoo.models.checks import (
+    CheckedInputs,
+    check_conditional_networks,
+    check_critic_batch,
+    check_image_batch,
+    check_labels_given,
+    check_no_labels,
+    class_labels,
+)
+from kzoo.models.conditioning import ScoreOnly, WithLabels, class_loss, critic_outputs, penalty_view
+from kzoo.models.serialization import (
+    deserialize_optimizers,
+    from_config_with_submodels,
+    serialize_optimizers,
+    serialize_submodels,
+)
 
 
 def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None, real_labels=None,
@@ -76,7 +42,7 @@ def critic_update(critic, optimizer, real, fake, loss_pair, lipschitz, seed=None
     class loss or None)` with outputs in float32.
     """
     auxiliary = auxiliary_weight is not None
-    scorer = ScoreOnly(critic) if auxiliary else with_labels(critic, real_labels)
+    scorer = penalty_view(critic, real_labels, auxiliary)
     with tf.GradientTape() as tape:
         real_output, real_logits = critic_outputs(critic, real, real_labels, auxiliary)
         fake_output, fake_logits = critic_outputs(critic, fake, fake_labels, auxiliary)
@@ -295,25 +261,34 @@ class AdversarialModel(CheckedInputs, keras.Model):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_batch(real, labels)
         check_critic_batch(real, self.n_critic, type(self).__name__)
-        batch = ops.shape(real)[0] // self.n_critic
+        batch_size = ops.shape(real)[0] // self.n_critic
         noise = knoise.StepNoise(self.seed, self.optimizer.iterations)
+        # n_critic discriminator updates, each on its own share of the real images and on fresh fakes ...
         for i in range(self.n_critic):
-            real_i = real[i::self.n_critic][:batch]
-            real_labels = None if labels is None else ops.cast(labels[i::self.n_critic][:batch], "int32")
-            fake_i, fake_labels = self._fakes(batch, noise)
-            d_loss, penalty, real_out, fake_out, classes = critic_update(
-                self.discriminator, self.d_optimizer, self._augmented(real_i, noise), self._augmented(fake_i, noise),
-                self.loss_pair, self.lipschitz, seed=noise, real_labels=real_labels, fake_labels=fake_labels,
-                auxiliary_weight=self.auxiliary_weight)
-            self._track_critic(d_loss, penalty, real_out, fake_out, classes)
+            real_images = real[i::self.n_critic][:batch_size]
+            real_labels = None if labels is None else ops.cast(labels[i::self.n_critic][:batch_size], "int32")
+            self._train_discriminator(real_images, real_labels, batch_size, noise)
+        # ... then one generator update.
+        self._train_generator(batch_size, noise)
+        return step_logs(self.metrics)
 
+    def _train_discriminator(self, real_images, real_labels, batch_size, noise):
+        fake_images, fake_labels = self._fakes(batch_size, noise)
+        d_loss, penalty, real_output, fake_output, classes = critic_update(
+            self.discriminator, self.d_optimizer, self._augmented(real_images, noise),
+            self._augmented(fake_images, noise), self.loss_pair, self.lipschitz, seed=noise,
+            real_labels=real_labels, fake_labels=fake_labels, auxiliary_weight=self.auxiliary_weight)
+        self._track_critic(d_loss, penalty, real_output, fake_output, classes)
+
+    def _train_generator(self, batch_size, noise):
         with tf.GradientTape() as tape:
-            fake, fake_labels = self._fakes(batch, noise)
-            fake_out, fake_logits = critic_outputs(self.discriminator, self._augmented(fake, noise), fake_labels,
-                                                   self.auxiliary_weight is not None)
-            g_loss = self.loss_pair.generator(fake_out)
-            total = g_loss if fake_logits is None else g_loss + self.auxiliary_weight * class_loss(fake_labels,
-                                                                                                   fake_logits)
+            fake_images, fake_labels = self._fakes(batch_size, noise)
+            fake_output, fake_logits = critic_outputs(self.discriminator, self._augmented(fake_images, noise),
+                                                      fake_labels, self.auxiliary_weight is not None)
+            g_loss = self.loss_pair.generator(fake_output)
+            total = g_loss
+            if fake_logits is not None:  # AC-GAN: the fakes should also be classified as their labels
+                total = g_loss + self.auxiliary_weight * class_loss(fake_labels, fake_logits)
             scaled = self.optimizer.scale_loss(scale_for_replicas(total))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.optimizer.apply(grads, self.generator.trainable_variables)
@@ -322,7 +297,6 @@ class AdversarialModel(CheckedInputs, keras.Model):
             averaging.update_average(self.averaged_generator, self.generator, self.optimizer.iterations,
                                      self.generator_ema)
         self.g_loss_tracker.update_state(g_loss)
-        return step_logs(self.metrics)
 
     def test_step(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -333,8 +307,8 @@ class AdversarialModel(CheckedInputs, keras.Model):
         auxiliary = self.auxiliary_weight is not None
         real_out, real_logits = critic_outputs(self.discriminator, real, labels, auxiliary, training=False)
         fake_out, fake_logits = critic_outputs(self.discriminator, fake, fake_labels, auxiliary, training=False)
-        scorer = ScoreOnly(self.discriminator) if auxiliary else with_labels(self.discriminator, labels)
-        penalty = self.lipschitz.penalty(scorer, real, fake, seed=self.seed_generator)
+        penalty = self.lipschitz.penalty(penalty_view(self.discriminator, labels, auxiliary), real, fake,
+                                         seed=self.seed_generator)
         classes = None if not auxiliary else class_loss(labels, real_logits) + class_loss(fake_labels, fake_logits)
         self._track_critic(self.loss_pair.discriminator(real_out, fake_out), penalty, real_out, fake_out, classes)
         self.g_loss_tracker.update_state(self.loss_pair.generator(fake_out))

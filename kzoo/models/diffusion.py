@@ -7,8 +7,9 @@ network's output on eps (noise prediction) or on ``v = sqrt(alpha_bar_t) eps - s
 
 Sampling: from x_T ~ N(0, I), visit `steps` timesteps ``tau_i = floor((i + 1) T / steps) - 1`` downwards; at each,
 predict x_0 and eps, then
-``x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z`` with
-``sigma = eta sqrt((1 - ab_prev) / (1 - ab)) sqrt(1 - ab / ab_prev)`` (Song et al. 2021, eq. 12 and 16). eta = 0 is
+``x_prev = sqrt(alpha_bar_prev) x0 + sqrt(1 - alpha_bar_prev - sigma^2) eps + sigma z`` with
+``sigma = eta sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) sqrt(1 - alpha_bar / alpha_bar_prev)`` (Song et al. 2021,
+eq. 12 and 16). eta = 0 is
 DDIM (deterministic); eta = 1 with steps = T is DDPM's ancestral sampler with the posterior variance beta-tilde. The
 whole loop is one compiled `tf.while_loop`, not one Python call per step.
 
@@ -37,17 +38,15 @@ from kzoo.distribute import step_logs
 from kzoo.losses import scale_for_replicas
 from kzoo.models import averaging, schedules
 from kzoo.models.checks import CheckedInputs, check_image_batch, check_no_labels
+from kzoo.models.samplers import SAMPLERS, Samplers, check_eta, check_sampler, check_steps
 from kzoo.models.serialization import from_config_with_submodels, serialize_submodels
 
 PREDICTIONS = ("epsilon", "v")
 LOSS_WEIGHTINGS = ("none", "min_snr")
-# "ddim": deterministic with eta 0 (the model's `eta` otherwise); "ddpm": ancestral (eta 1); "dpmpp_2m":
-# DPM-Solver++(2M). Each makes `steps` network evaluations per image.
-SAMPLERS = ("ddim", "ddpm", "dpmpp_2m")
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class DiffusionModel(CheckedInputs, keras.Model):
+class DiffusionModel(CheckedInputs, Samplers, keras.Model):
     """A denoising diffusion model: `fit` on images in `pixel_range`, `generate(z, steps)` from Gaussian noise.
 
     Args:
@@ -87,8 +86,8 @@ class DiffusionModel(CheckedInputs, keras.Model):
                              f"{tuple(network.outputs[0].shape)}.")
         self.schedule = schedules.get(schedule)
         self.timesteps = self.schedule.timesteps
-        self.sampling_steps = _check_steps(sampling_steps, self.timesteps)
-        self.eta = _check_eta(eta)
+        self.sampling_steps = check_steps(sampling_steps, self.timesteps)
+        self.eta = check_eta(eta)
         self.prediction = prediction
         self.loss_weighting, self.min_snr_gamma = loss_weighting, float(min_snr_gamma)
         self.clip_denoised = bool(clip_denoised)
@@ -102,7 +101,8 @@ class DiffusionModel(CheckedInputs, keras.Model):
         self.alpha_bars = tf.constant(alpha_bars, tf.float32)
         # lambda = log(alpha / sigma) at each integer timestep, computed in float64 (decreasing in t).
         self.log_snr_halves = tf.constant(0.5 * (np.log(alpha_bars) - np.log1p(-alpha_bars)), tf.float32)
-        self.snrs = tf.constant(alpha_bars / (1.0 - alpha_bars), tf.float32)  # float64 first: 1 - ab loses digits
+        # In float64 first: 1 - alpha_bar in float32 loses digits.
+        self.snrs = tf.constant(alpha_bars / (1.0 - alpha_bars), tf.float32)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._sampler = tf.function(self._sample_loop, reduce_retracing=True)
         self._solver = tf.function(self._dpm_solver_loop, reduce_retracing=True)
@@ -134,24 +134,17 @@ class DiffusionModel(CheckedInputs, keras.Model):
 
     # -- the forward process and the loss ----------------------------------------------------------
 
-    def _alpha_bar(self, t):
-        """alpha_bar at integer timesteps `t` ([B]) as [B, 1, 1, 1]; t = -1 is the clean image (alpha_bar 1)."""
-        t = ops.cast(t, "int32")
-        values = ops.take(self.alpha_bars, ops.maximum(t, 0))
-        values = ops.where(t < 0, ops.ones_like(values), values)
-        return ops.reshape(values, (-1, 1, 1, 1))
-
     def diffuse(self, x0, t, eps):
-        """x_t drawn from q(x_t | x_0) with the given noise: ``sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps``."""
-        ab = self._alpha_bar(t)
-        return ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * eps
+        """x_t drawn from q(x_t | x_0) with the given noise: ``sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``."""
+        alpha_bar = self._alpha_bar(t)
+        return ops.sqrt(alpha_bar) * x0 + ops.sqrt(1.0 - alpha_bar) * eps
 
     def target(self, x0, t, eps):
         """What the network is trained to output: eps, or v."""
         if self.prediction == "epsilon":
             return eps
-        ab = self._alpha_bar(t)
-        return ops.sqrt(ab) * eps - ops.sqrt(1.0 - ab) * x0
+        alpha_bar = self._alpha_bar(t)
+        return ops.sqrt(alpha_bar) * eps - ops.sqrt(1.0 - alpha_bar) * x0
 
     def loss_weight(self, t):
         """Each example's weight in the loss ([B]): 1, or Min-SNR-gamma's ``min(SNR, gamma) / (SNR + 1)`` for
@@ -214,95 +207,6 @@ class DiffusionModel(CheckedInputs, keras.Model):
     def sampling_network(self):
         return self.averaged_network if self.averaged_network is not None else self.network
 
-    def timestep_sequence(self, steps):
-        """The `steps` timesteps a sampler visits, ascending: ``floor((i + 1) T / steps) - 1``, ending at T - 1."""
-        steps = tf.cast(steps, tf.int64)
-        i = tf.range(1, steps + 1, dtype=tf.int64)
-        return tf.cast(i * self.timesteps // steps - 1, tf.int32)
-
-    def predict_start_and_noise(self, x_t, t, network=None, clip=None):
-        """`(x0_hat, eps_hat)` from the network's output at (x_t, t) (integer timesteps, [B]; -1 is the clean
-        image); x0_hat clipped to the pixel range when `clip` (default `clip_denoised`)."""
-        t = ops.cast(t, "int32")
-        ab = self._alpha_bar(t)
-        x_t = ops.convert_to_tensor(x_t, "float32")
-        return self._denoise(x_t, ops.cast(ops.maximum(t, 0), "float32"), ops.sqrt(ab), ops.sqrt(1.0 - ab),
-                             network, clip)
-
-    def _denoise(self, x_t, t, alpha, sigma, network=None, clip=None):
-        """`(x0_hat, eps_hat)` at real-valued times `t` ([B]) where x_t = alpha x_0 + sigma eps."""
-        network = network or self.sampling_network
-        output = ops.cast(network([x_t, t], training=False), "float32")
-        if self.prediction == "epsilon":
-            eps = output
-            x0 = (x_t - sigma * eps) / alpha
-        else:
-            x0 = alpha * x_t - sigma * output
-            eps = sigma * x_t + alpha * output
-        if self.clip_denoised if clip is None else clip:
-            x0 = ops.clip(x0, *self.pixel_range)
-        return x0, eps
-
-    def log_snr_half(self, t):
-        """lambda = log(alpha / sigma) at real-valued times `t` in [0, T-1]: the schedule's value at integer
-        timesteps, linear in between."""
-        t = tf.clip_by_value(tf.cast(t, tf.float32), 0.0, float(self.timesteps - 1))
-        low = tf.minimum(tf.cast(tf.floor(t), tf.int32), self.timesteps - 2)
-        share = t - tf.cast(low, tf.float32)
-        return ((1.0 - share) * tf.gather(self.log_snr_halves, low)
-                + share * tf.gather(self.log_snr_halves, low + 1))
-
-    def time_at_log_snr_half(self, lam):
-        """The real-valued time at which `log_snr_half` equals `lam` (its inverse; lambda decreases with t)."""
-        lam = tf.cast(lam, tf.float32)
-        table = self.log_snr_halves
-        low = tf.searchsorted(-table, tf.reshape(-lam, [-1]), side="right") - 1
-        low = tf.reshape(tf.clip_by_value(low, 0, self.timesteps - 2), tf.shape(lam))
-        upper, lower = tf.gather(table, low), tf.gather(table, low + 1)
-        t = tf.cast(low, tf.float32) + (upper - lam) / (upper - lower)
-        return tf.clip_by_value(t, 0.0, float(self.timesteps - 1))
-
-    def solver_points(self, steps):
-        """DPM-Solver++'s `steps` evaluation points, noisiest first: ``(t, lambda)``, lambda uniform from its value
-        at T-1 to its value at 0 (Lu et al. 2022 for few steps in pixel space), t real-valued."""
-        lam = tf.linspace(self.log_snr_halves[-1], self.log_snr_halves[0], tf.cast(steps, tf.int32))
-        return self.time_at_log_snr_half(lam), lam
-
-    def _sample_loop(self, x, steps, eta, key):
-        times = self.timestep_sequence(steps)
-        batch = tf.shape(x)[0]
-
-        def body(i, x):
-            t = tf.fill([batch], times[i])
-            t_prev = tf.fill([batch], tf.where(i > 0, times[tf.maximum(i - 1, 0)], -1))
-            ab, ab_prev = self._alpha_bar(t), self._alpha_bar(t_prev)
-            x0, eps = self.predict_start_and_noise(x, t)
-            sigma = eta * tf.sqrt((1.0 - ab_prev) / (1.0 - ab)) * tf.sqrt(tf.maximum(1.0 - ab / ab_prev, 0.0))
-            direction = tf.sqrt(tf.maximum(1.0 - ab_prev - sigma ** 2, 0.0)) * eps
-            z = tf.random.stateless_normal(tf.shape(x), tf.random.experimental.stateless_fold_in(key, i))
-            return i - 1, tf.sqrt(ab_prev) * x0 + direction + sigma * z
-
-        _, x = tf.while_loop(lambda i, x: i >= 0, body, (tf.size(times) - 1, x))
-        return x
-
-    def _dpm_solver_loop(self, x, steps):
-        times, lam = self.solver_points(steps)
-        alphas, sigmas = tf.sqrt(tf.sigmoid(2.0 * lam)), tf.sqrt(tf.sigmoid(-2.0 * lam))
-        batch, last = tf.shape(x)[0], tf.size(times) - 1
-
-        def body(i, x, x0_before):
-            x0, _ = self._denoise(x, tf.fill([batch], times[i]), alphas[i], sigmas[i])
-            following, previous = tf.minimum(i + 1, last), tf.maximum(i - 1, 0)
-            h = tf.where(i < last, lam[following] - lam[i], 1.0)  # the step to the next point (none after the last)
-            h_before = lam[i] - lam[previous]
-            # Second order from the second step on: D = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}, r = h_{i-1} / h_i.
-            direction = tf.where(i > 0, x0 + (x0 - x0_before) * (h / (2.0 * tf.where(i > 0, h_before, 1.0))), x0)
-            stepped = (sigmas[following] / sigmas[i]) * x - alphas[following] * tf.math.expm1(-h) * direction
-            return i + 1, tf.where(i < last, stepped, x0), x0
-
-        _, x, _ = tf.while_loop(lambda i, *_: i <= last, body, (tf.constant(0), x, tf.zeros_like(x)))
-        return x
-
     def _as_images(self, z):
         z = tf.convert_to_tensor(z, tf.float32)
         return tf.reshape(z, tf.concat([tf.shape(z)[:1], self.image_shape], axis=0))
@@ -315,7 +219,7 @@ class DiffusionModel(CheckedInputs, keras.Model):
         (DPM-Solver++(2M), deterministic). `sampler` may be a string tensor (the SavedModel's argument)."""
         steps = self.sampling_steps if steps is None else steps
         if not tf.is_tensor(steps):
-            steps = _check_steps(steps, self.timesteps)
+            steps = check_steps(steps, self.timesteps)
         steps = tf.clip_by_value(tf.cast(steps, tf.int32), 1, self.timesteps)
         key = tf.constant([self.seed if seed is None else int(seed), 1], tf.int64)
         images = self._as_images(z)
@@ -339,24 +243,11 @@ class DiffusionModel(CheckedInputs, keras.Model):
         if sampler is not None:
             self.sampler = check_sampler(sampler)
         if steps is not None:
-            self.sampling_steps = _check_steps(steps, self.timesteps)
+            self.sampling_steps = check_steps(steps, self.timesteps)
 
     def sample(self, num_images, seed=None, steps=None, eta=None, sampler=None):
         z = keras.random.normal((num_images, self.latent_dim), seed=seed if seed is not None else self.seed_generator)
         return self.generate(z, steps=steps, eta=eta, seed=seed if isinstance(seed, int) else None, sampler=sampler)
-
-    def _invert_loop(self, x, steps):
-        times = self.timestep_sequence(steps)
-        batch = tf.shape(x)[0]
-
-        def body(i, x):
-            t_prev = tf.fill([batch], tf.where(i > 0, times[tf.maximum(i - 1, 0)], -1))
-            x0, eps = self.predict_start_and_noise(x, t_prev, clip=False)
-            ab_next = self._alpha_bar(tf.fill([batch], times[i]))
-            return i + 1, tf.sqrt(ab_next) * x0 + tf.sqrt(1.0 - ab_next) * eps
-
-        _, x = tf.while_loop(lambda i, x: i < tf.size(times), body, (tf.constant(0), x))
-        return x
 
     def invert(self, images, steps=None):
         """DDIM inversion: the starting noise (``[N, latent_dim]``) from which `generate(z, steps, eta=0)` gives
@@ -364,7 +255,7 @@ class DiffusionModel(CheckedInputs, keras.Model):
         more steps, closer). Use a v-prediction model for this: under noise prediction, the top step of a schedule
         whose last alpha_bar is ~0 (cosine: 2.4e-9) divides the noise estimate's error by sqrt(alpha_bar) and the
         image is lost; v-prediction stays well-conditioned there (Salimans & Ho 2022)."""
-        steps = _check_steps(self.sampling_steps if steps is None else steps, self.timesteps)
+        steps = check_steps(self.sampling_steps if steps is None else steps, self.timesteps)
         x = self._inverter(self._as_images(images), tf.constant(steps, tf.int32))
         return tf.reshape(x, (-1, self.latent_dim))
 
@@ -386,22 +277,3 @@ class DiffusionModel(CheckedInputs, keras.Model):
     @classmethod
     def from_config(cls, config):
         return from_config_with_submodels(cls, config, cls.submodels)
-
-
-def _check_steps(steps, timesteps):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= timesteps:
-        raise ValueError(f"sampling steps must be an integer from 1 to the schedule's {timesteps} timesteps, "
-                         f"got {steps!r}.")
-    return int(steps)
-
-
-def check_sampler(sampler):
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}.")
-    return sampler
-
-
-def _check_eta(eta):
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta (DDIM's noise scale) must be a number from 0 (deterministic) to 1 (DDPM), got {eta!r}.")
-    return float(eta)

@@ -74,7 +74,8 @@ class GaussianMixturePrior(keras.layers.Layer):
             raise ValueError(f"codes must be [N, {self.latent_dim}]; got shape {codes.shape}.")
         if len(codes) < self.components * (self.latent_dim + 1):
             raise ValueError(f"{len(codes)} codes are too few for {self.components} full-covariance components "
-                             f"in {self.latent_dim} dimensions; give at least {self.components * (self.latent_dim + 1)}.")
+                             f"in {self.latent_dim} dimensions; give at least "
+                             f"{self.components * (self.latent_dim + 1)}.")
         mixture = GaussianMixture(self.components, covariance_type="full", random_state=seed, max_iter=max_iter,
                                   reg_covar=1e-6).fit(codes)
         self.set_mixture(mixture.weights_, mixture.means_, mixture.covariances_)

@@ -49,7 +49,8 @@ class VAE(CheckedInputs, ELBOModel, keras.Model):
         inputs = (len(encoder.inputs), len(decoder.inputs))
         if inputs != ((1, 1) if self.num_classes is None else (2, 2)):
             raise ValueError(f"a {'conditional ' if self.num_classes else ''}VAE needs an encoder and a decoder with "
-                             f"{'two inputs each ([images, labels], [z, labels])' if self.num_classes else 'one input each'}"
+                             f"{'two inputs each ([images, labels], [z, labels])' if self.num_classes else ''}"
+                             f"{'' if self.num_classes else 'one input each'}"
                              f"; got {inputs[0]} and {inputs[1]} (build_vae_networks(..., num_classes=K) for a CVAE; "
                              "pass num_classes with label inputs).")
         if reconstruction not in VAE_RECONSTRUCTION_LOSSES:

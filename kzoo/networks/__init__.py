@@ -4,4 +4,5 @@ from kzoo.networks.gan import GAN_DESIGNS, build_gan_networks, mlp_critic, mlp_g
 from kzoo.networks.unet import UNET_DESIGNS, build_diffusion_network
 from kzoo.networks.vae import VAE_DESIGNS, build_vae_networks
 
-__all__ = ["GAN_DESIGNS", "UNET_DESIGNS", "VAE_DESIGNS", "build_diffusion_network", "build_gan_networks", "build_vae_networks", "mlp_critic", "mlp_generator"]
+__all__ = ["GAN_DESIGNS", "UNET_DESIGNS", "VAE_DESIGNS", "build_diffusion_network", "build_gan_networks",
+           "build_vae_networks", "mlp_critic", "mlp_generator"]

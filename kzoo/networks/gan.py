@@ -6,7 +6,8 @@ critics. Layers followed by batch normalisation have no bias.
 """
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import keras
 from keras import layers

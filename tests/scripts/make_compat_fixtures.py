@@ -7,7 +7,6 @@ from fixed noise (`shipped_samples.npz`). Re-run only on purpose (a deliberate, 
     python tests/scripts/make_compat_fixtures.py
 """
 
-import hashlib
 import json
 import pathlib
 import shutil
@@ -57,12 +56,12 @@ def preset_fingerprints():
 
 
 def shipped_samples():
-    from kzoo import export
+    from kzoo import registry
     arrays = {}
     for folder in sorted((ROOT / "saved_models").iterdir()):
         if not (folder / "saved_model").is_dir():
             continue
-        model = export.load_generator(folder)
+        model = registry.load_generator(folder)
         z = np.random.default_rng(0).standard_normal((4, model.latent_dim)).astype("float32")
         arrays[folder.name] = np.asarray(model.generate(z), np.float32)
         arrays[folder.name + ".weights_sha256"] = np.array(
