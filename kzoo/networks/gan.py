@@ -12,6 +12,8 @@ from typing import NamedTuple
 import keras
 from keras import layers
 
+from kzoo.networks import resnet
+
 
 def _leaky(x):
     return layers.LeakyReLU(0.2)(x)
@@ -203,6 +205,12 @@ GAN_DESIGNS = {
     "dense_conv28": GanDesign(dense_conv28_generator, dense_conv28_discriminator, (28, 28), False),
     "dense_conv28_bn": GanDesign(functools.partial(dense_conv28_generator, batch_norm=True),
                                  dense_conv28_discriminator, (28, 28), False),
+    # Residual networks (kzoo.networks.resnet): Gulrajani et al. 2017, Miyato et al. 2018.
+    "resnet28": GanDesign(resnet.resnet28_generator, resnet.resnet28_discriminator, (28, 28), True),
+    "resnet28_w64": GanDesign(functools.partial(resnet.resnet28_generator, width=64),
+                              functools.partial(resnet.resnet28_discriminator, width=64), (28, 28), True),
+    "resnet32": GanDesign(resnet.resnet32_generator, resnet.resnet32_discriminator, (32, 32), True),
+    "resnet64": GanDesign(resnet.resnet64_generator, resnet.resnet64_discriminator, (64, 64), True),
 }
 
 
