@@ -20,6 +20,15 @@ value to docs/figures/sweep_<preset>_<key>.png.
 adds values to the results file already there: its runs (same epochs, seeds, sample count and training images) are
 kept as measured, only the new values are trained (in the kept runs' precision), and the table and plot cover all
 of them.
+
+An ablation compares named variants, each any number of settings, instead of one setting's values:
+
+    python examples/sweep.py --preset dcgan_ema_fashion --name ablation --epochs 5 --seeds 0 --reference-fid \
+        --variant "base=" --variant "hinge=model.loss=hinge" \
+        --variant 'hinge_sn=model.loss=hinge;model.lipschitz={"class_name": "SpectralNormalization"}'
+
+Each variant's settings are separated by semicolons; its runs go to runs/sweep/<preset>/variant=<name>/ and the
+table to results/sweep_<preset>_<name>.json, with each variant's settings in the protocol.
 """
 
 import argparse
@@ -60,6 +69,7 @@ def kept_row(row_path, args):
 def run_one(preset_name, key, value, seed, args):
     if (value, seed) in args.kept_rows:
         return args.kept_rows[(value, seed)]
+    settings = args.assignments[value]
     out = pathlib.Path(args.runs) / preset_name / f"{key}={value}" / f"seed{seed}"
     row_path = pathlib.Path(args.rows) / preset_name / f"{key}={value}" / f"seed{seed}.json"
     row = kept_row(row_path, args)
@@ -68,7 +78,8 @@ def run_one(preset_name, key, value, seed, args):
     # Without a row, or with one measured without the reference FID: a trained run is measured (again), not
     # retrained.
     if not (out / "summary.json").exists() or not (out / "model.keras").exists():
-        command = [sys.executable, "-m", "kzoo", "train", "--preset", preset_name, "--set", f"{key}={value}",
+        command = [sys.executable, "-m", "kzoo", "train", "--preset", preset_name,
+                   *[part for setting in settings for part in ("--set", setting)],
                    "--seed", str(seed), "--out", str(out), "--verbose", "2", "--no-export"]
         for flag in ("epochs", "take", "precision"):
             if getattr(args, flag) is not None:
@@ -87,7 +98,8 @@ def run_one(preset_name, key, value, seed, args):
     model = keras.models.load_model(out / "model.keras")
     measured = (["fid"] if args.reference_fid else []) + ["classifier", "coverage"]
     report = evaluate_model(model, preset["dataset"], measured, args.num_samples, "test", seed=seed)
-    row = {"value": value, "seed": seed, **row_settings(args), "wall_time_s": summary["wall_time_s"],
+    row = {"value": value, "settings": settings, "seed": seed, **row_settings(args),
+           "wall_time_s": summary["wall_time_s"],
            "steps": summary.get("steps"),
            "precision": summary.get("precision"), "final": summary["final"],
            "classifier_fid": report["classifier_fid"], "classifier_score": report["classifier_score_mean"],
@@ -171,13 +183,17 @@ def kept_runs(path, values, seeds, epochs, args):
     except ValueError:
         pass
     rows = {(row["value"], row["seed"]): row for row in earlier["results"]["runs"]}
+    args.assignments = {**protocol.get("variants", {}), **args.assignments}  # an ablation's earlier variants
     return merged, rows, protocol.get("session_wall_time_s", 0.0)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", required=True)
-    parser.add_argument("--set", required=True, metavar="KEY=V1,V2,...", help="the setting and its values")
+    parser.add_argument("--set", metavar="KEY=V1,V2,...", help="the setting and its values")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE;KEY=VALUE",
+                        help="a named variant of the preset (repeatable): an ablation instead of --set")
+    parser.add_argument("--name", help="with --variant: the results file's name, sweep_PRESET_NAME.json")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--take", type=int, help="train on the first N training images only")
     parser.add_argument("--precision")
@@ -192,15 +208,27 @@ def main(argv=None):
     parser.add_argument("--extend", action="store_true",
                         help="keep the runs of the results file already there and add these values to it")
     args = parser.parse_args(argv)
-    if "=" not in args.set:
-        parser.error(f"--set takes KEY=V1,V2,..., got {args.set!r}")
-    key, _, listed = args.set.partition("=")
-    values = [v.strip() for v in listed.split(",") if v.strip()]
+    if bool(args.set) == bool(args.variant) or (args.variant and not args.name):
+        parser.error("give --set KEY=V1,V2,... or --variant NAME=SETTINGS (repeatable) with --name")
+    if args.variant:
+        key = "variant"
+        args.assignments = {}
+        for variant in args.variant:
+            label, _, listed = variant.partition("=")
+            args.assignments[label.strip()] = [s.strip() for s in listed.split(";") if s.strip()]
+        values = list(args.assignments)
+    else:
+        if "=" not in args.set:
+            parser.error(f"--set takes KEY=V1,V2,..., got {args.set!r}")
+        key, _, listed = args.set.partition("=")
+        values = [v.strip() for v in listed.split(",") if v.strip()]
+        args.assignments = {v: [f"{key}={v}"] for v in values}
 
     from kzoo import presets, results
-    presets.apply_settings(presets.get(args.preset), [f"{key}={v}" for v in values[:1]])  # a bad key fails now
+    for value in values if args.variant else values[:1]:  # a bad key or value fails now, before any training
+        presets.apply_settings(presets.get(args.preset), args.assignments[value])
     seeds = [int(s) for s in args.seeds.split(",")]
-    name = f"sweep_{args.preset}_{key.split('.')[-1]}"
+    name = f"sweep_{args.preset}_{args.name if args.variant else key.split('.')[-1]}"
     epochs = args.epochs_resolved = args.epochs or presets.get(args.preset)["epochs"]
     args.rows = args.rows or str(pathlib.Path(args.results) / "sweep_runs")
     args.kept_rows, earlier_wall_time = {}, 0.0
@@ -212,7 +240,9 @@ def main(argv=None):
     by_run = {(v, s): run_one(args.preset, key, v, s, args) for s in seeds for v in values}
     rows = [by_run[(v, s)] for v in values for s in seeds]
     table = aggregate(rows, values)
-    command = (f"python examples/sweep.py --preset {args.preset} --set {key}={','.join(values)} --epochs {epochs} "
+    chosen = (" ".join(f"--variant '{v}={';'.join(args.assignments[v])}'" for v in values) + f" --name {args.name}"
+              if args.variant else f"--set {key}={','.join(values)}")
+    command = (f"python examples/sweep.py --preset {args.preset} {chosen} --epochs {epochs} "
                + (f"--take {args.take} " if args.take else "") + f"--seeds {args.seeds}"
                + (f" --precision {args.precision}" if args.precision else "")
                + (" --reference-fid" if args.reference_fid else ""))
@@ -223,6 +253,7 @@ def main(argv=None):
         + f"kzoo domain classifier for {dataset}", reference_fid=args.reference_fid, seeds=seeds, epochs=epochs,
         train_images=args.take or "all", precision=sorted({r.get("precision") or "?" for r in rows}),
         setting=key, values=values, wall_time_s=round(sum(r["wall_time_s"] for r in rows), 1),
+        **({"variants": args.assignments} if args.variant else {}),
         session_wall_time_s=round(time.time() - start + earlier_wall_time, 1))
     results.write(args.results, name, "study", protocol, {"by_value": table, "runs": rows})
     plot(table, key, pathlib.Path(args.figures) / f"{name}.png",

@@ -15,7 +15,10 @@ from kzoo import checkpoint, presets, registry, training
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 ROOT = DATA.parent.parent
 RECORDED = json.loads((DATA / "preset_fingerprints.json").read_text())
-OLD_RUNS = sorted(p.name for p in (DATA / "old_runs").iterdir())
+# The diffusion folder traces a U-Net and its sampler for every figure: about a minute, so in the slow suite; the
+# VAE folder checks the same resumption in the default suite.
+OLD_RUNS = [pytest.param(p.name, marks=pytest.mark.slow) if p.name.startswith("diffusion") else p.name
+            for p in sorted((DATA / "old_runs").iterdir())]
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))

@@ -181,3 +181,59 @@ def test_sweep_keeps_committed_rows_runs_seed_by_seed_and_refuses_rows_measured_
         sweep.main(common[:6] + ["--epochs", "10"] + common[8:])
     with pytest.raises(SystemExit, match="precision = 'float32' there, 'mixed_bfloat16' here"):
         sweep.main(common + ["--precision", "mixed_bfloat16"])
+
+
+def test_an_ablation_runs_each_named_variant_with_all_its_settings_and_records_them(tmp_path, monkeypatch):
+    """examples/sweep.py --variant: each variant is trained with every one of its settings (a bad one refused
+    before any training), and the table and protocol name the variants with their settings."""
+    import importlib.util
+    import json
+    import pathlib
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    spectral = '{"class_name": "SpectralNormalization", "config": {"power_iterations": 1}}'
+    variants = ["--variant", "base=", "--variant", f"hinge_sn=model.loss=hinge;model.lipschitz={spectral}"]
+    common = ["--preset", "dcgan_ema_fashion", "--name", "ablation", "--epochs", "1", "--seeds", "0",
+              "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+              "--figures", str(tmp_path / "figures")]
+    commands = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run(command, check):
+        commands.append(command)
+        raise Stop
+    # The sweep module's own name for subprocess.run, so the git calls of the results protocol are left alone.
+    monkeypatch.setattr(sweep, "subprocess", type("FakeSubprocess", (), {"run": staticmethod(fake_run)}))
+    with pytest.raises(ValueError, match="model.loss"):
+        sweep.main(common + ["--variant", "bad=model.loss=nope"])
+    assert commands == []
+    with pytest.raises(SystemExit):
+        sweep.main(common[:1] + common[1:2] + variants)  # no --name
+    # The second variant, its rows missing, is trained with both settings (the first has a row: kept).
+    rows = tmp_path / "results" / "sweep_runs" / "dcgan_ema_fashion"
+    for value, fid in (("base", 30.0), ("hinge_sn", 25.0)):
+        path = rows / f"variant={value}" / "seed0.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if value == "base":
+            path.write_text(json.dumps({"value": value, "seed": 0, "epochs": 1, "train_images": "all",
+                                        "num_generated": 10000, "precision": "float32", "wall_time_s": 4.0,
+                                        "classifier_fid": fid}))
+    with pytest.raises(Stop):
+        sweep.main(common + variants)
+    command = commands[-1]
+    assert [command[i + 1] for i, part in enumerate(command) if part == "--set"] == [
+        "model.loss=hinge", f"model.lipschitz={spectral}"]
+    assert str(tmp_path / "runs" / "dcgan_ema_fashion" / "variant=hinge_sn" / "seed0") in command
+    (rows / "variant=hinge_sn" / "seed0.json").write_text(json.dumps({
+        "value": "hinge_sn", "seed": 0, "epochs": 1, "train_images": "all", "num_generated": 10000,
+        "precision": "float32", "wall_time_s": 5.0, "classifier_fid": 25.0}))
+    sweep.main(common + variants)
+    written = json.loads((tmp_path / "results" / "sweep_dcgan_ema_fashion_ablation.json").read_text())
+    assert written["protocol"]["variants"] == {"base": [], "hinge_sn": ["model.loss=hinge",
+                                                                        f"model.lipschitz={spectral}"]}
+    assert written["results"]["by_value"]["hinge_sn"]["classifier_fid"]["mean"] == 25.0
+    assert "--variant 'hinge_sn=model.loss=hinge;model.lipschitz=" in written["protocol"]["command"]
