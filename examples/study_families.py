@@ -14,7 +14,6 @@ compiled loop), and the three models' samples from the same seed side by side.
 Results: results/study_7_families_DATASET.json (a run with --epochs adds _epochsN).
 """
 
-import time
 
 import numpy as np
 
@@ -49,24 +48,6 @@ def chosen_models(dataset, presets=None):
 
 def result_name(dataset, epochs=None):
     return f"study_7_families_{dataset}" + (f"_epochs{epochs}" if epochs else "")
-
-
-def sampling_speed(model, count, batch_size=250, seed=0):
-    """Images per second of `model.generate` over `count` images in batches, after one batch to compile (the
-    compile is not counted: a user samples many times from one loaded model). Returns (images per second,
-    seconds, sampling steps per image)."""
-    batch_size = min(batch_size, count)
-    rng = np.random.default_rng(seed)
-    dim = int(model.latent_dim)
-    np.asarray(model.generate(rng.standard_normal((batch_size, dim)).astype(np.float32)))  # compile
-    start = time.perf_counter()
-    done = 0
-    while done < count:
-        n = min(batch_size, count - done)
-        np.asarray(model.generate(rng.standard_normal((n, dim)).astype(np.float32)))
-        done += n
-    seconds = time.perf_counter() - start
-    return count / seconds, seconds, int(getattr(model, "sampling_steps", 1))
 
 
 def main(argv=None):
@@ -105,7 +86,7 @@ def main(argv=None):
     speed_rows, grids = [], {}
     for label, r in results.items():
         model = keras.models.load_model(r["folder"] / "model.keras")
-        per_second, seconds, steps = sampling_speed(model, count, seed=args.seed)
+        per_second, seconds, steps = studies.sampling_speed(model, count, seed=args.seed)
         r["sampling"] = {"images_per_second": per_second, "seconds": seconds, "images": count, "steps": steps}
         speed_rows.append([label, r["summary"]["parameters"], steps, count, seconds, per_second,
                            10000 / per_second])
