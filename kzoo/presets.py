@@ -194,8 +194,25 @@ def _check_optimizer(field, spec):
     _known(f"{field}.", {k: v for k, v in spec.items() if k != "class_name"},
            [p for p in inspect.signature(cls).parameters if p not in ("kwargs", "name")])
     rate = spec.get("learning_rate")
-    if isinstance(rate, bool) or (isinstance(rate, (int, float)) and not rate > 0):
+    if isinstance(rate, dict):
+        _check_schedule(f"{field}.learning_rate", rate)
+    elif isinstance(rate, bool) or (isinstance(rate, (int, float)) and not rate > 0):
         fail(f"{field}.learning_rate", f"must be above 0, got {rate!r}.")
+
+
+def _check_schedule(field, spec):
+    """A learning-rate schedule of `keras.optimizers.schedules`, with only its own arguments and an initial rate
+    above 0."""
+    import keras
+    cls = getattr(keras.optimizers.schedules, str(spec.get("class_name")), None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.schedules.LearningRateSchedule)):
+        fail(f"{field}.class_name", f"{spec.get('class_name')!r} is not a keras.optimizers.schedules class (e.g. "
+                                    "CosineDecay, PolynomialDecay), or give a number.")
+    _known(f"{field}.", {k: v for k, v in spec.items() if k != "class_name"},
+           [p for p in inspect.signature(cls).parameters if p not in ("kwargs", "name")])
+    initial = spec.get("initial_learning_rate")
+    if isinstance(initial, bool) or not isinstance(initial, (int, float)) or not initial > 0:
+        fail(f"{field}.initial_learning_rate", f"must be above 0, got {initial!r}.")
 
 
 def _known(prefix, spec, valid):
@@ -280,7 +297,8 @@ def apply_settings(preset, assignments):
             raise ValueError(f"preset {preset.get('name')!r} has no setting {key!r}; the settings are: "
                              f"{', '.join(sorted(fields))}.")
         value, old = _parse_value(text.strip()), fields[key]
-        if old is not None and not _same_kind(value, old):
+        schedule = key.endswith("learning_rate") and isinstance(value, dict)  # a schedule where a rate was
+        if old is not None and not schedule and not _same_kind(value, old):
             raise ValueError(f"{key} is {type(old).__name__} in preset {preset.get('name')!r} (now {old!r}); "
                              f"got {value!r}.")
         target = preset

@@ -237,3 +237,31 @@ def test_an_ablation_runs_each_named_variant_with_all_its_settings_and_records_t
                                                                         f"model.lipschitz={spectral}"]}
     assert written["results"]["by_value"]["hinge_sn"]["classifier_fid"]["mean"] == 25.0
     assert "--variant 'hinge_sn=model.loss=hinge;model.lipschitz=" in written["protocol"]["command"]
+
+
+def test_a_learning_rate_schedule_is_a_setting_that_steps_with_the_optimizer_and_survives_saving(tmp_path):
+    """--set optimizer.d.learning_rate={"class_name": "PolynomialDecay", ...}: checked like an optimizer (a class
+    that is no schedule is refused), followed step by step, and kept in the .keras file."""
+    import keras
+    import numpy as np
+
+    from kzoo import presets
+    decay = ('optimizer.d.learning_rate={"class_name": "PolynomialDecay", "initial_learning_rate": 0.0002, '
+             '"decay_steps": 100, "end_learning_rate": 0.0}')
+    spec, applied = presets.apply_settings(presets.get("dcgan_ema_fashion"), [decay])
+    assert spec["optimizer"]["g"]["learning_rate"] == 2e-4  # d and g no longer share one dict
+    with pytest.raises(ValueError, match="not a keras.optimizers.schedules class"):
+        presets.apply_settings(presets.get("dcgan_ema_fashion"), ['optimizer.d.learning_rate={"class_name": "Adam"}'])
+    with pytest.raises(ValueError, match="unknown setting optimizer.d.learning_rate.warmup"):
+        presets.apply_settings(presets.get("dcgan_ema_fashion"), [
+            'optimizer.d.learning_rate={"class_name": "PolynomialDecay", "initial_learning_rate": 0.001, '
+            '"decay_steps": 10, "warmup": 3}'])
+    model = presets.build_model(spec, image_shape=(28, 28, 1), seed=0)
+    images = np.random.default_rng(0).uniform(-1, 1, (4 * 8, 28, 28, 1)).astype("float32")
+    model.fit(images, batch_size=8, epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == 4
+    assert float(model.d_optimizer.learning_rate) == pytest.approx(2e-4 * (1 - 4 / 100))
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-4)  # the generator's stays constant
+    model.save(tmp_path / "gan.keras")
+    restored = keras.models.load_model(tmp_path / "gan.keras")
+    assert float(restored.d_optimizer.learning_rate) == pytest.approx(2e-4 * (1 - 4 / 100))

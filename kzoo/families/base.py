@@ -75,10 +75,20 @@ def derive(base, **changes):
 
 
 def make_optimizer(spec):
-    """A Keras optimizer from a preset's spec (``{"class_name": "Adam", "learning_rate": 1e-3, ...}``)."""
+    """A Keras optimizer from a preset's spec (``{"class_name": "Adam", "learning_rate": 1e-3, ...}``). The learning
+    rate may be a schedule of `keras.optimizers.schedules` in the same form (``{"class_name": "CosineDecay",
+    "initial_learning_rate": 1e-3, "decay_steps": 7020}``), stepped by the optimizer's iterations."""
     import keras
     spec = dict(spec)
+    if isinstance(spec.get("learning_rate"), dict):
+        spec["learning_rate"] = learning_rate_schedule(spec["learning_rate"])
     return keras.optimizers.get({"class_name": spec.pop("class_name"), "config": spec})
+
+
+def learning_rate_schedule(spec):
+    import keras
+    spec = dict(spec)
+    return getattr(keras.optimizers.schedules, spec.pop("class_name"))(**spec)
 
 
 def unchanged(*networks):
