@@ -20,7 +20,7 @@ run: data
 ## calls this.
 test: lint data
 	KZOO_NO_SKIPS=1 $(BIN)/python -m pytest -m "not slow and not study and not subprocess" -q --durations=15 \
-		-n auto --dist load
+		-n auto --dist worksteal
 
 ## Every test: the default suite plus the slow reproductions, every --quick study and the subprocess runs.
 test-all: data

@@ -280,7 +280,7 @@ def test_families_study_picks_one_preset_per_family_and_times_each_sampler_after
             return np.zeros((len(z), 2, 2, 1))
 
     sampler = Sampler()
-    per_second, seconds, steps = module.sampling_speed(sampler, 600)
+    per_second, seconds, steps = studies.sampling_speed(sampler, 600)
     # One batch to compile, then 600 images in batches of at most 250, each of the model's latent size.
     assert sampler.batches == [(250, 3), (250, 3), (250, 3), (100, 3)]
     assert steps == 7 and per_second == pytest.approx(600 / seconds)

@@ -1,6 +1,6 @@
 """kzoo as a user installs it: a wheel built from this checkout, installed into an empty folder, used from another
-folder (no repository beside it) through the `kzoo` command. In the default suite (about 50 s): it is the only
-proof that `pip install` works outside the clone."""
+folder (no repository beside it) through the `kzoo` command. In the slow suite (50-80 s, the largest single test;
+`make test-all`): it is the only proof that `pip install` works outside the clone."""
 
 import json
 import os
@@ -9,9 +9,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_wheel_installed_elsewhere_samples_and_evaluates_a_shipped_model(tmp_path):
     dist, site, work, models = (tmp_path / d for d in ("dist", "site", "work", "models"))
     for folder in (work, models):

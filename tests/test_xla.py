@@ -114,7 +114,15 @@ def one_step(case, jit_compile, precision="float32", steps=1):
     return {k: v[-1] for k, v in logs.items()}, [a - b for a, b in zip(after, before)], model
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# The default suite runs one case per training loop and constraint kind (VAE, non-saturating + EMA, gradient
+# penalty, spectral norm, projection conditioning, DiffAugment, diffusion); the cases whose train_step path these
+# share run in the slow suite, to keep the default suite within its time.
+SLOW_CASES = ("cvae", "critic_vae", "gan_wasserstein_clip", "gan_least_squares_r1", "gan_auxiliary_classifier",
+              "vae_two_stage")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c
+                                  for c in sorted(CASES)])
 def test_the_xla_step_trains_as_the_plain_step(case):
     plain_logs, plain_updates, plain = one_step(case, False)
     xla_logs, xla_updates, xla = one_step(case, True)
