@@ -1,7 +1,12 @@
 """Shared checks every kzoo model's tests run (in the manner of keras-hub's TestCase)."""
 
+import importlib.util
+import pathlib
+
 import keras
 import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # What two computations of the same model may differ by, by the precision the model computes in: float32 rounding;
 # bfloat16's 8-bit and float16's 11-bit significands (SavedModel against Keras, XLA against none, other kernels).
@@ -86,3 +91,13 @@ def to_uint8_reference(images, pixel_range):
     """Pixels in `pixel_range` to uint8, rounded: written out here rather than taken from kzoo.datasets."""
     lo, hi = pixel_range
     return np.clip(np.rint((np.asarray(images, np.float64) - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+
+
+def load_script(path):
+    """A script of examples/ or tools/ (not a package) as a module; `path` is absolute or relative to the
+    repository."""
+    path = REPO / path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -46,6 +46,32 @@ def test_keras_cv_translation_does_not_compile_under_xla_and_kzoos_does():
     assert compiled.shape == images.shape and np.all(np.isfinite(compiled.numpy()))
 
 
+def test_the_whole_policy_under_xla_equals_it_without_xla_with_its_gradient(monkeypatch):
+    """Every transformation of DiffAugment compiled with XLA (what a GPU user's `fit` does) gives the images and
+    the gradient to its input that it gives without XLA, given the same random draws (integer-arithmetic noise:
+    TF's stateless kernels draw other numbers under XLA). With this and the non-saturating GAN's XLA step
+    (tests/test_xla.py), the GAN step with DiffAugment under XLA is in the default suite in parts; whole, in the
+    slow suite."""
+    from portable_noise import use_portable_noise
+    use_portable_noise(monkeypatch)
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (6, 16, 16, 3)).astype("float32"))
+    weights = tf.reshape(tf.range(tf.size(images), dtype=tf.float32) % 7, images.shape)
+    augment = DiffAugment("color,translation,cutout")
+
+    def augmented_and_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = augment(x, knoise.StepNoise(3, 5))
+            loss = tf.reduce_sum(y * weights)
+        return y, tape.gradient(loss, x)
+
+    plain = tf.function(augmented_and_gradient, jit_compile=False)(images)
+    xla = tf.function(augmented_and_gradient, jit_compile=True)(images)
+    assert float(tf.reduce_max(tf.abs(plain[0] - images))) > 0.1  # it did transform
+    for a, b in zip(xla, plain):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_same_seed_same_augmentation_new_step_new_one_each_image_its_own():
     images = np.tile(np.random.default_rng(0).uniform(-1, 1, (1, 28, 28, 3)).astype("float32"), (8, 1, 1, 1))
     a = DiffAugment()(images, knoise.StepNoise(3, 10)).numpy()

@@ -6,6 +6,7 @@ import keras
 import matplotlib.image
 import numpy as np
 import pytest
+from helpers import load_script
 
 from kzoo import cli, training, visualize
 from kzoo.models import VAE
@@ -105,12 +106,7 @@ def test_console_entry_points():
 
 
 def test_example_script_quick_mode(tmp_path):
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).parents[1] / "examples" / "vae_fashion_mnist.py"
-    spec = importlib.util.spec_from_file_location("example_vae", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("examples/vae_fashion_mnist.py")
     model = module.main(["--out", str(tmp_path), "--quick"])
     history = json.loads((tmp_path / "history.json").read_text())
     assert {"loss", "val_loss"} <= set(history)

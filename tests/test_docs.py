@@ -1,13 +1,13 @@
 """The README and docs/ as rendered views of results/*.json: every table is what its data renders to, every result
 file carries its protocol, every link resolves, and the README stays a front page."""
 
-import importlib.util
 import json
 import pathlib
 import re
 import statistics
 
 import pytest
+from helpers import load_script
 
 from kzoo import results
 from kzoo.metrics import inception
@@ -16,9 +16,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _render_docs():
-    spec = importlib.util.spec_from_file_location("render_docs", REPO / "tools" / "render_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("tools/render_docs.py")
     return module
 
 
@@ -82,9 +80,7 @@ def test_a_model_of_data_without_a_classifier_or_test_split_renders_what_was_mea
 
 
 def test_an_evaluation_is_recorded_with_the_protocol_its_report_holds(tmp_path):
-    spec = importlib.util.spec_from_file_location("record_evaluation", REPO / "tools" / "record_evaluation.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/record_evaluation.py")
     report = {"dataset": "mnist", "split": "test", "num_samples": 5000, "num_real": 5000, "seed": 0, "fid": 12.5,
               "prdc": {"precision": 0.5, "recall": 0.6, "density": 0.7, "coverage": 0.8}, "model": "m.keras"}
     (tmp_path / "e.json").write_text(json.dumps(report))
@@ -249,9 +245,7 @@ def test_a_reevaluation_adds_metrics_and_keeps_the_training_facts(tmp_path, monk
 
 
 def _compare_runs_tool():
-    spec = importlib.util.spec_from_file_location("compare_runs", REPO / "tools" / "compare_runs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("tools/compare_runs.py")
     return module
 
 
@@ -431,9 +425,7 @@ def test_a_shipped_models_upper_bound_target_gets_its_status_appended():
 
 
 def _seed_run_tool():
-    spec = importlib.util.spec_from_file_location("seed_run", REPO / "tools" / "seed_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("tools/seed_run.py")
     return module
 
 

@@ -3,6 +3,7 @@ nothing is changed."""
 
 import numpy as np
 import pytest
+from helpers import load_script
 
 import kzoo
 from kzoo import metrics
@@ -117,14 +118,11 @@ def test_a_dataset_smaller_than_one_batch():
 
 def test_the_documented_messages_are_what_the_code_says():
     """docs/errors.md renders results/error_messages.json; each recorded mistake still gets that error."""
-    import importlib.util
     import pathlib
 
     from kzoo import results
     repo = pathlib.Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("error_messages", repo / "tools" / "error_messages.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(repo / "tools" / "error_messages.py")
     recorded = results.read(repo / "results" / "error_messages.json")["results"]["tables"]["messages"]["rows"]
     cases = tool.cases()
     assert [mistake for mistake, _ in cases] == [row[0] for row in recorded], "run python tools/error_messages.py"

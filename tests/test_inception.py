@@ -152,6 +152,6 @@ def test_fid_end_to_end_equals_the_torchscript_reference_value():
     sets = [datasets.load_arrays(s["dataset"], s["split"]).images[slice(*s["slice"])]
             for s in (reference["sets"]["a"], reference["sets"]["b"])]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # 100 images: the small-N bias warning
+        warnings.simplefilter("ignore", UserWarning)  # 50 images: the small-N bias warning
         value = fid(*sets)
     assert value == pytest.approx(reference["fid"], rel=1e-5), (value, reference["fid"])

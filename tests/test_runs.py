@@ -3,6 +3,8 @@ deterministic mode, stopping on NaN."""
 
 import json
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +28,20 @@ def kzoo_train(*args):
 
 def keras_weights(path):
     return keras.models.load_model(path).get_weights()
+
+
+@pytest.fixture(scope="module")
+def first_epoch(tmp_path_factory):
+    """One epoch of vae_mlp256_mnist on 128 images, trained once per module (the continuation tests' start)."""
+    folder = tmp_path_factory.mktemp("runs") / "first"
+    training.train("vae_mlp256_mnist", folder, epochs=1, take=128, verbose=0, export=False)
+    return folder
+
+
+@pytest.fixture
+def first(first_epoch, tmp_path):
+    """A test's own copy of the one-epoch run folder, at tmp_path / "first"."""
+    return pathlib.Path(shutil.copytree(first_epoch, tmp_path / "first"))
 
 
 # -- the data stream and the noise ------------------------------------------------------------------
@@ -156,10 +172,9 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
     assert checkpoint.latest(tmp_path / "run" / "checkpoints")[1]["step"] == 4
 
 
-def test_init_from_continues_a_trained_model_as_one_longer_run_would(tmp_path):
+def test_init_from_continues_a_trained_model_as_one_longer_run_would(tmp_path, first):
     options = dict(take=128, verbose=0, export=False)
     whole = training.train("vae_mlp256_mnist", tmp_path / "whole", epochs=2, **options)
-    training.train("vae_mlp256_mnist", tmp_path / "first", epochs=1, **options)
     # A shipped-style folder: model.keras only, no history or checkpoints.
     (tmp_path / "shipped").mkdir()
     (tmp_path / "shipped" / "model.keras").write_bytes((tmp_path / "first" / "model.keras").read_bytes())
@@ -181,8 +196,7 @@ def test_init_from_continues_a_trained_model_as_one_longer_run_would(tmp_path):
     assert from_run["wall_time_s"] > json.loads((tmp_path / "first" / "summary.json").read_text())["wall_time_s"]
 
 
-def test_init_from_refuses_a_model_it_cannot_continue(tmp_path):
-    training.train("vae_mlp256_mnist", tmp_path / "first", epochs=1, take=128, verbose=0, export=False)
+def test_init_from_refuses_a_model_it_cannot_continue(tmp_path, first):
     with pytest.raises(ValueError, match="ask for more --epochs"):
         training.train("vae_mlp256_mnist", tmp_path / "same", epochs=1, take=128, verbose=0,
                        init_from=str(tmp_path / "first"))
@@ -196,9 +210,8 @@ def test_init_from_refuses_a_model_it_cannot_continue(tmp_path):
                        init_from=str(tmp_path / "uncompiled.keras"))
 
 
-def test_new_optimizer_continues_the_weights_of_a_model_saved_without_its_optimizer(tmp_path):
+def test_new_optimizer_continues_the_weights_of_a_model_saved_without_its_optimizer(tmp_path, first):
     options = dict(take=128, verbose=0, export=False)
-    training.train("vae_mlp256_mnist", tmp_path / "first", epochs=1, **options)
     # A shipped-style folder whose model was saved without optimizer state, beside the run's summary.
     (tmp_path / "bare").mkdir()
     keras.models.load_model(tmp_path / "first" / "model.keras", compile=False).save(tmp_path / "bare" / "model.keras")

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import load_script
 
 from kzoo import cli, presets, training
 
@@ -94,12 +95,7 @@ def test_run_settings_are_checked_before_anything_is_written(tmp_path):
 def test_sweep_aggregates_each_value_over_seeds_and_refuses_a_bad_key(tmp_path):
     """examples/sweep.py: per value, the mean and sample standard deviation over seeds; a key the preset does not
     have fails before any training."""
-    import importlib.util
-    import pathlib
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = load_script("examples/sweep.py")
     rows = [{"value": "2", "seed": 0, "classifier_fid": 10.0, "fid": 40.0, "wall_time_s": 1.0},
             {"value": "2", "seed": 1, "classifier_fid": 14.0, "fid": 50.0, "wall_time_s": 3.0},
             {"value": "8", "seed": 0, "classifier_fid": 5.0, "wall_time_s": 2.0}]
@@ -115,13 +111,8 @@ def test_sweep_aggregates_each_value_over_seeds_and_refuses_a_bad_key(tmp_path):
 def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_path):
     """--extend: the earlier file's runs are kept as measured (not retrained), the values merge in numeric order, and
     a file measured with other epochs is refused."""
-    import importlib.util
     import json
-    import pathlib
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = load_script("examples/sweep.py")
     runs = [{"value": v, "seed": s, "classifier_fid": fid + s, "wall_time_s": 5.0, "precision": "float32"}
             for v, fid in (("2", 150.0), ("32", 90.0), ("8", 110.0)) for s in (0, 1)]
     protocol = {"command": "python examples/sweep.py ...", "epochs": 8, "seeds": [0, 1], "num_generated": 10000,
@@ -152,13 +143,8 @@ def test_sweep_extend_keeps_the_measured_runs_and_refuses_other_settings(tmp_pat
 def test_sweep_keeps_committed_rows_runs_seed_by_seed_and_refuses_rows_measured_otherwise(tmp_path, monkeypatch):
     """Rows in results/sweep_runs/ (committed as each run finishes) are kept without training; the runs go seed by
     seed so that a sweep cut off early covers every value; a row measured with other epochs stops the sweep."""
-    import importlib.util
     import json
-    import pathlib
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = load_script("examples/sweep.py")
     rows_dir = tmp_path / "results" / "sweep_runs" / "vae_conv_fashion"
     for value, seed in (("2", 0), ("8", 0), ("2", 1), ("8", 1)):
         path = rows_dir / f"model.latent_dim={value}" / f"seed{seed}.json"
@@ -186,13 +172,8 @@ def test_sweep_keeps_committed_rows_runs_seed_by_seed_and_refuses_rows_measured_
 def test_an_ablation_runs_each_named_variant_with_all_its_settings_and_records_them(tmp_path, monkeypatch):
     """examples/sweep.py --variant: each variant is trained with every one of its settings (a bad one refused
     before any training), and the table and protocol name the variants with their settings."""
-    import importlib.util
     import json
-    import pathlib
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("sweep", repo / "examples" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = load_script("examples/sweep.py")
     spectral = '{"class_name": "SpectralNormalization", "config": {"power_iterations": 1}}'
     variants = ["--variant", "base=", "--variant", f"hinge_sn=model.loss=hinge;model.lipschitz={spectral}"]
     common = ["--preset", "dcgan_ema_fashion", "--name", "ablation", "--epochs", "1", "--seeds", "0",

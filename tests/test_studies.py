@@ -2,7 +2,6 @@
 kzoo.semisupervised, the figures). Quick runs prove every line runs and the reports hold what they claim to;
 the maths is checked against analytic values and independent computations."""
 
-import importlib.util
 import json
 import pathlib
 import re
@@ -10,6 +9,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from helpers import load_script
 
 from kzoo import datasets, studies, visualize
 from kzoo.semisupervised import LabelPropagation, balanced_label_subset, svm_accuracies
@@ -18,9 +18,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(EXAMPLES / f"{name}.py")
     return module
 
 

@@ -1,18 +1,16 @@
 """Study 8 (examples/study_shipped.py): the best shipped model of each family, chosen from the results files."""
 
-import importlib.util
 import json
 import pathlib
 
 import pytest
+from helpers import load_script
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("study_shipped", REPO / "examples" / "study_shipped.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("examples/study_shipped.py")
     return module
 
 

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import run_model_saving_test, run_serialization_test, tolerance
+from helpers import load_script, run_model_saving_test, run_serialization_test, tolerance
 from scipy import stats
 
 from kzoo import presets
@@ -174,12 +174,9 @@ def test_a_two_stage_preset_trains_both_stages_and_exports(tmp_path):
 
 
 def test_the_latent_prior_comparison_samples_one_decoder_through_each_prior_and_restores_its_own(tmp_path):
-    import importlib.util
     import pathlib
     path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "compare_latent_priors.py"
-    spec = importlib.util.spec_from_file_location("compare_latent_priors", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(path)
     vae, images = _first_stage(latent_dim=2, count=256)
     vae.fit_second_stage(images, epochs=1, batch_size=64, hidden=8, depth=2, verbose=0)
     own = vae.latent_prior

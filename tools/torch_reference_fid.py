@@ -16,7 +16,7 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SETS = {"a": ("fashion_mnist", "train", 0, 100), "b": ("fashion_mnist", "test", 0, 100)}
+SETS = {"a": ("fashion_mnist", "train", 0, 50), "b": ("fashion_mnist", "test", 0, 50)}
 
 
 def tf1_resize_bilinear(images, size=299):
