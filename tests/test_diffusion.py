@@ -363,3 +363,52 @@ def test_mixed_float16_computes_in_float16_with_float32_loss_and_images():
     history = model.fit(np.zeros((4, 8, 8, 1), np.float32), batch_size=4, verbose=0).history
     assert np.isfinite(history["loss"][-1])
     assert model.generate(np.zeros((2, 64), np.float32)).dtype == "float32"
+
+
+def test_the_sampler_table_gives_each_setting_the_fid_kzoo_evaluate_gives(tmp_path, monkeypatch):
+    """`compare_samplers` (tools/sampler_table.py): per setting, the statistics `kzoo evaluate` gets from the model
+    set to that sampler and step count (same noise, same network), one network evaluation per step, the model's
+    own settings kept, a refused setting refused before any work; the tool records the same rows. The distance of
+    two statistics is a cheap stand-in here (the Frechet distance of 2048-d statistics takes seconds; its formula
+    is checked against scipy in tests/test_inception.py), the same in both paths."""
+    import json
+    import warnings
+
+    from helpers import load_script
+
+    from kzoo.metrics import evaluate, evaluate_model, samplers
+
+    def distance(mean_a, covariance_a, mean_b, covariance_b):
+        return float(np.sum((mean_a - mean_b) ** 2) + np.trace(covariance_a) - np.trace(covariance_b))
+
+    for module in (evaluate, samplers):
+        monkeypatch.setattr(module, "frechet_distance", distance)
+    model = DiffusionModel(linear_denoiser((28, 28, 1)), ema=None, seed=0, sampling_steps=4)
+    model.compile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 10 images: the small-N bias warning
+        with pytest.raises(ValueError, match="sampler"):
+            samplers.compare_samplers(model, [("dpmpp_2m", 3), ("nonsense", 3)], num_samples=10, progress=False)
+        assert (model.sampler, model.sampling_steps) == ("ddim", 4)
+        rows = samplers.compare_samplers(model, [("ddim", 2), ("dpmpp_2m", 3)], num_samples=10, progress=False)
+        assert (model.sampler, model.sampling_steps) == ("ddim", 4)
+        assert [(r["sampler"], r["steps"], r["network_evaluations_per_image"]) for r in rows] == [
+            ("ddim", 2, 2), ("dpmpp_2m", 3, 3)]
+        assert all(r["sampling_s"] > 0 for r in rows) and rows[0]["fid"] != rows[1]["fid"]
+        model.set_sampling(sampler="dpmpp_2m", steps=3)
+        evaluated = evaluate_model(model, "fashion_mnist", ("fid",), num_samples=10, progress=False)
+        assert rows[1]["fid"] == pytest.approx(evaluated["fid"], rel=1e-6)
+        model.set_sampling(sampler="ddim", steps=4)
+        model.save(tmp_path / "linear.keras")
+        path = load_script("tools/sampler_table.py").main(
+            [str(tmp_path / "linear.keras"), "--num-samples", "10", "--settings", "ddim:2"], results_dir=tmp_path)
+    record = json.loads(path.read_text())
+    assert path.name == "sampler_table_linear.json" and record["protocol"]["num_generated"] == 10
+    assert record["results"]["rows"][0]["fid"] == pytest.approx(rows[0]["fid"], rel=1e-6)
+    render_docs = load_script("tools/render_docs.py")
+    monkeypatch.setattr(render_docs, "RESULTS", tmp_path)
+    table = render_docs.render_spec("@sampler_table:linear")
+    assert f"| `ddim` | 2 | 2 | **{record['results']['rows'][0]['fid']:.2f}** |" in table and "10 vs 10 test" in table
+    for text in ("ddim", "ddim:0", "ddim:x", " , "):
+        with pytest.raises(ValueError, match="SAMPLER:STEPS"):
+            samplers.parse_sampler_settings(text)

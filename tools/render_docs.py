@@ -395,6 +395,19 @@ def diffusion_sampling() -> str:
                    f"`{p['command']}` (commit {str(p.get('git_commit'))[:7]}).\n"
 
 
+def sampler_table(name) -> str:
+    """One diffusion model's FID and sampling time per sampler and step count (`tools/sampler_table.py`)."""
+    record = load(f"sampler_table_{name}")
+    rows, p = record["results"]["rows"], record["protocol"]
+    table = markdown_table(
+        ["sampler", "steps", "network evaluations per image", "reference FID", "images/s",
+         f"time for {p['num_generated']:,} images"],
+        [[f"`{r['sampler']}`", r["steps"], r["network_evaluations_per_image"], f"**{r['fid']:.2f}**",
+          f"{r['images_per_s']:.1f}", _seconds(r["sampling_s"])] for r in rows])
+    return table + f"\n{_compared_with(p)}, seed {p['seeds'][0]}, {p['precision']}, batch {p['batch_size']}; " \
+                   f"`{p['command']}` (commit {str(p.get('git_commit'))[:7]}).\n"
+
+
 def evaluation(name) -> str:
     """One recorded evaluation (results/evaluation_NAME.json, `tools/record_evaluation.py`): its model, counts and
     the metrics it holds."""
@@ -432,7 +445,7 @@ def xla() -> str:
 RENDERERS = {
     "onednn": onednn, "xla": xla, "diffusion_training": diffusion_training, "evaluation": evaluation,
     "class_fidelity": class_fidelity, "diffusion_sampling": diffusion_sampling, "frechet_distance": frechet_distance,
-    "card": card, "classifiers": classifiers, "reference_fid": reference_fid,
+    "card": card, "classifiers": classifiers, "sampler_table": sampler_table, "reference_fid": reference_fid,
     "inception_throughput": inception_throughput, "training_throughput": training_throughput,
     "shipped_models": shipped_models, "headline": headline, "frontier": frontier,
     "precision_quality": precision_quality, "ci_time": ci_time, "main_job": main_job, "sweep": sweep,
