@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import keras
 import numpy as np
 
 from kzoo.metrics.evaluate import real_statistics
@@ -43,13 +44,20 @@ def compare_samplers(model, settings, dataset="fashion_mnist", split="test", num
         real, _ = real_statistics(dataset, split, num_samples, network, progress=progress)
         extractor = get_extractor(network)
         for sampler, steps in settings:
+            if progress:
+                print(f"{sampler}, {steps} steps: generating {num_samples:,} images")
             model.set_sampling(sampler=sampler, steps=steps)
             start = time.perf_counter()
             np.asarray(model.generate(np.zeros((min(batch_size, num_samples), model.latent_dim), np.float32)))
             first_call_s = time.perf_counter() - start
-            start = time.perf_counter()
-            images = np.concatenate(list(generated_batches(model, num_samples, batch_size, seed)))
+            bar = keras.utils.Progbar(num_samples, unit_name="image") if progress else None
+            batches, start = [], time.perf_counter()
+            for batch in generated_batches(model, num_samples, batch_size, seed):
+                batches.append(batch)
+                if bar is not None:
+                    bar.add(len(batch))
             sampling_s = time.perf_counter() - start
+            images = np.concatenate(batches)
             fake = GaussianStatistics()
             run_extractor(extractor, images, num_samples, keep_features=False, statistics=fake, progress=progress)
             check_sample_size(fake.count, fake.mean.shape[0], "generated images")
