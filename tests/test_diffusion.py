@@ -365,10 +365,25 @@ def test_mixed_float16_computes_in_float16_with_float32_loss_and_images():
     assert model.generate(np.zeros((2, 64), np.float32)).dtype == "float32"
 
 
+def test_the_sampler_table_refuses_a_bad_setting_before_any_work_and_keeps_the_models_own():
+    """`compare_samplers` checks every setting with the model before it computes anything (no statistics, no
+    Inception pass), and leaves the model's own sampler and steps; bad SAMPLER:STEPS text is refused."""
+    from kzoo.metrics import samplers
+    model = DiffusionModel(linear_denoiser((28, 28, 1)), ema=None, seed=0, sampling_steps=4)
+    with pytest.raises(ValueError, match="sampler"):
+        samplers.compare_samplers(model, [("dpmpp_2m", 3), ("nonsense", 3)], num_samples=10, progress=False)
+    assert (model.sampler, model.sampling_steps) == ("ddim", 4)
+    assert samplers.parse_sampler_settings("ddim:50, dpmpp_2m:10") == [("ddim", 50), ("dpmpp_2m", 10)]
+    for text in ("ddim", "ddim:0", "ddim:x", " , "):
+        with pytest.raises(ValueError, match="SAMPLER:STEPS"):
+            samplers.parse_sampler_settings(text)
+
+
+@pytest.mark.slow  # 20 s (five Inception passes); the refusals and parsing are in the default suite
 def test_the_sampler_table_gives_each_setting_the_fid_kzoo_evaluate_gives(tmp_path, monkeypatch):
     """`compare_samplers` (tools/sampler_table.py): per setting, the statistics `kzoo evaluate` gets from the model
     set to that sampler and step count (same noise, same network), one network evaluation per step, the model's
-    own settings kept, a refused setting refused before any work; the tool records the same rows. The distance of
+    own settings kept; the tool records the same rows. The distance of
     two statistics is a cheap stand-in here (the Frechet distance of 2048-d statistics takes seconds; its formula
     is checked against scipy in tests/test_inception.py), the same in both paths."""
     import json
@@ -387,9 +402,6 @@ def test_the_sampler_table_gives_each_setting_the_fid_kzoo_evaluate_gives(tmp_pa
     model.compile()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # 10 images: the small-N bias warning
-        with pytest.raises(ValueError, match="sampler"):
-            samplers.compare_samplers(model, [("dpmpp_2m", 3), ("nonsense", 3)], num_samples=10, progress=False)
-        assert (model.sampler, model.sampling_steps) == ("ddim", 4)
         rows = samplers.compare_samplers(model, [("ddim", 2), ("dpmpp_2m", 3)], num_samples=10, progress=False)
         assert (model.sampler, model.sampling_steps) == ("ddim", 4)
         assert [(r["sampler"], r["steps"], r["network_evaluations_per_image"]) for r in rows] == [
@@ -409,6 +421,3 @@ def test_the_sampler_table_gives_each_setting_the_fid_kzoo_evaluate_gives(tmp_pa
     monkeypatch.setattr(render_docs, "RESULTS", tmp_path)
     table = render_docs.render_spec("@sampler_table:linear")
     assert f"| `ddim` | 2 | 2 | **{record['results']['rows'][0]['fid']:.2f}** |" in table and "10 vs 10 test" in table
-    for text in ("ddim", "ddim:0", "ddim:x", " , "):
-        with pytest.raises(ValueError, match="SAMPLER:STEPS"):
-            samplers.parse_sampler_settings(text)
