@@ -223,6 +223,7 @@ def test_eta_adds_noise_drawn_from_the_seed():
         model.generate(z, steps=0)
 
 
+@pytest.mark.slow  # 25 s of training; the inversion's arithmetic is tested against the oracle in the default suite
 def test_ddim_inversion_reconstructs_an_image_on_a_trained_tiny_model():
     """Train the tiny U-Net (v-prediction) briefly on 8x8 digit crops, invert held-out images with DDIM and sample
     them back. The round trip is exact up to the discretisation of the ODE: with 100 steps it lands within 0.05 RMS

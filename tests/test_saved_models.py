@@ -32,7 +32,14 @@ def test_shipped_model_samples_the_same_from_keras_and_saved_model(name):
     recorded = np.load(pathlib.Path(__file__).resolve().parent / "data" / "shipped_samples.npz")
     assert json.loads((SAVED / name / "model.json").read_text())["weights_sha256"] == str(
         recorded[name + ".weights_sha256"])
-    np.testing.assert_allclose(expected[:4], recorded[name], atol=1e-4)
+    if keras_model.dtype_policy.compute_dtype == "float32":
+        np.testing.assert_allclose(expected[:4], recorded[name], atol=1e-4)
+    else:
+        # bfloat16 arithmetic differs between CPUs with native bfloat16 (AVX512_BF16) and those that emulate it: on
+        # the same weights and noise, pixels differ by 0.1% of the pixel range on average (0.09 at most) between
+        # the two kinds; other samples of the same model differ by 15-36%.
+        difference = np.abs(expected[:4] - recorded[name]) / (hi - lo)
+        assert difference.mean() < 0.005 and difference.max() < 0.1, (difference.mean(), difference.max())
 
 
 @pytest.mark.parametrize("name", GENERATIVE)

@@ -14,7 +14,7 @@ from kzoo import registry, results, shipping, training
 def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "vae"
     training.train("vae_conv_mnist", out, take=256, batch_size=64, epochs=1, seed=3,
-                   settings=["model.latent_dim=2"], verbose=0)
+                   settings=["model.latent_dim=2"], verbose=0, precision="float32")
     # What `kzoo evaluate` writes, with made-up figures: shipping copies and records it, it does not compute it.
     (out / "evaluation.json").write_text(json.dumps({
         "dataset": "mnist", "split": "test", "num_samples": 1000, "num_real": 1000, "seed": 0,
