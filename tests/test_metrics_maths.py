@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from kzoo.metrics.fid import GaussianStatistics, fid_from_features, frechet_distance
+from kzoo.metrics.fid import GaussianStatistics, fid_from_features, frechet_distance, statistics_distance
 from kzoo.metrics.inception_score import inception_score, score_from_probabilities
 from kzoo.metrics.kid import kid, polynomial_mmd2_unbiased
 
@@ -75,6 +75,31 @@ def test_singular_covariances_are_exact():
             root = linalg.sqrtm(s1 @ s2).real
     expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(root)
     assert frechet_distance(a.mean(0), s1, b.mean(0), s2) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_low_rank_path_equals_the_full_decomposition_and_keeps_vectors_only_while_few():
+    """Statistics of fewer vectors than dimensions keep their vectors, and the distance is then taken from the
+    N x N matrix F S1 F^T: equal to the two D x D decompositions, on either side, streamed or loaded."""
+    rng = np.random.default_rng(6)
+    few, many = rng.normal(size=(30, 64)) * 2.0 + 0.5, rng.normal(size=(500, 64)) @ random_spd(rng, 64)
+    a = GaussianStatistics()
+    for chunk in np.array_split(few, [7, 8, 29]):
+        a.update(chunk)
+    b = GaussianStatistics().update(many)
+    assert a.factor().shape == (30, 64) and b.factor() is None  # 500 vectors > 64 dimensions: dropped
+    np.testing.assert_allclose(a.factor().T @ a.factor(), a.covariance, rtol=1e-10, atol=1e-12)
+    full = frechet_distance(a.mean, a.covariance, b.mean, b.covariance)
+    # To 1e-7: the full decomposition also sums the square roots of the rounding-level eigenvalues of the null
+    # space (1e-8 relative here), which the low-rank path does not have.
+    assert statistics_distance(a, b) == pytest.approx(full, rel=1e-7)
+    assert statistics_distance(b, a) == pytest.approx(full, rel=1e-7)
+    # Both low-rank (the smaller factor is used) and one loaded from a file (no vectors kept).
+    c = GaussianStatistics().update(rng.normal(size=(12, 64)))
+    assert statistics_distance(a, c) == pytest.approx(frechet_distance(a.mean, a.covariance, c.mean, c.covariance),
+                                                      rel=1e-7)
+    loaded = GaussianStatistics.from_arrays(a.mean, a.covariance, a.count)
+    assert loaded.factor() is None and statistics_distance(loaded, b) == pytest.approx(full, rel=1e-12)
+    assert abs(statistics_distance(a, a)) < 1e-8 * np.trace(a.covariance)
 
 
 def test_invalid_covariances_are_an_error():

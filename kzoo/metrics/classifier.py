@@ -8,7 +8,7 @@ import pathlib
 
 import numpy as np
 
-from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_distance
+from kzoo.metrics.fid import GaussianStatistics, check_sample_size, statistics_distance
 from kzoo.metrics.inception_score import score_from_probabilities
 
 FEATURE_LAYER = "features"
@@ -131,7 +131,7 @@ def classifier_metrics(classifier: DomainClassifier, real_images, fake_images, s
     check_sample_size(fake.count, fake.mean.shape[0], "generated images")
     probabilities = softmax(fake_logits)
     score_mean, score_std = score_from_probabilities(probabilities, splits)
-    return {"classifier_fid": frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance),
+    return {"classifier_fid": statistics_distance(real, fake),
             "classifier_score_mean": score_mean, "classifier_score_std": score_std,
             "coverage": class_coverage(probabilities)}
 
@@ -153,7 +153,7 @@ def class_fidelity(classifier: DomainClassifier, real_images, real_labels, fake_
         fid_k = None
         if len(fake_k) > fake_k.shape[1] and len(real_k) > real_k.shape[1]:
             a, b = GaussianStatistics().update(real_k), GaussianStatistics().update(fake_k)
-            fid_k = frechet_distance(a.mean, a.covariance, b.mean, b.covariance)
+            fid_k = statistics_distance(a, b)
         per_class.append({"class": int(k), "accuracy": float(hits[fake_labels == k].mean()),
                           "classifier_fid": fid_k, "num_generated": int(len(fake_k)), "num_real": int(len(real_k))})
     return {"accuracy": float(hits.mean()),

@@ -10,7 +10,7 @@ import numpy as np
 
 from kzoo.config import atomic_save_npz, kzoo_home
 from kzoo.metrics.features import NOT_COMPARABLE, generated_batches, get_extractor, run_extractor
-from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_distance
+from kzoo.metrics.fid import GaussianStatistics, check_sample_size, statistics_distance
 from kzoo.metrics.kid import kid as kid_from_features
 
 
@@ -56,7 +56,7 @@ def fid(images_a, images_b, network="fid_inception", progress=False):
     run_extractor(extractor, images_b, keep_features=False, statistics=b, progress=progress)
     check_sample_size(a.count, a.mean.shape[0], "images")
     check_sample_size(b.count, b.mean.shape[0], "images")
-    return frechet_distance(a.mean, a.covariance, b.mean, b.covariance)
+    return statistics_distance(a, b)
 
 
 def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples=10000, metrics=("fid",),
@@ -81,7 +81,7 @@ def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples
         report["note"] = NOT_COMPARABLE
     if "fid" in metrics:
         check_sample_size(fake.count, fake.mean.shape[0], "generated images")
-        report["fid"] = frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance)
+        report["fid"] = statistics_distance(real, fake)
     if "kid" in metrics:
         report["kid_mean"], report["kid_std"] = kid_from_features(real_features, fake_features, seed=seed)
     if "prdc" in metrics:

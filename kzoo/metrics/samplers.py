@@ -10,7 +10,7 @@ import numpy as np
 
 from kzoo.metrics.evaluate import real_statistics
 from kzoo.metrics.features import generated_batches, get_extractor, run_extractor
-from kzoo.metrics.fid import GaussianStatistics, check_sample_size, frechet_distance
+from kzoo.metrics.fid import GaussianStatistics, check_sample_size, statistics_distance
 
 
 def parse_sampler_settings(text):
@@ -64,7 +64,7 @@ def compare_samplers(model, settings, dataset="fashion_mnist", split="test", num
             rows.append({"sampler": sampler, "steps": steps,
                          # every kzoo sampler evaluates the network once per step and image
                          "network_evaluations_per_image": steps,
-                         "fid": frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance),
+                         "fid": statistics_distance(real, fake),
                          "sampling_s": sampling_s, "images_per_s": num_samples / sampling_s,
                          "first_call_s": first_call_s})
     finally:
