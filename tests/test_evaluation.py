@@ -67,6 +67,24 @@ class _ImagesFromArray:
         return out
 
 
+def test_every_metric_of_one_evaluation_measures_the_same_images_sampled_once():
+    """The stand-in serves its stored images in order, so a second sampling would measure other images: FID and
+    diversity both measure the first 20, sampled once."""
+    import warnings
+
+    from kzoo.metrics.diversity import pairwise_cosine_summary
+    from kzoo.metrics.evaluate import fid
+    train, test = (datasets.load_arrays("fashion_mnist", s).images for s in ("train", "test"))
+    model = _ImagesFromArray(train[:40])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 20 images: the small-N bias warning
+        report = evaluate_model(model, "fashion_mnist", ("fid", "diversity"), 20, progress=False)
+        expected_fid = fid(train[:20], test[:20])
+    assert model.i == 20
+    assert report["fid"] == pytest.approx(expected_fid, rel=1e-9)
+    assert report["diversity"] == pairwise_cosine_summary(train[:20], threshold=0.9)
+
+
 def test_evaluate_model_classifier_metrics_equal_the_numpy_formulas():
     """Classifier FID and score of one set against another, against the formulas written out in numpy/scipy on the
     classifier's own features (no kzoo.metrics code on the reference side)."""

@@ -60,11 +60,12 @@ def fid(images_a, images_b, network="fid_inception", progress=False):
 
 
 def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples=10000, metrics=("fid",),
-                       network="fid_inception", num_real=None, seed=0, progress=True, batch_size=250):
+                       network="fid_inception", num_real=None, seed=0, progress=True, batch_size=250, images=None):
     """FID, KID and/or `prdc` (precision, recall, density, coverage: `kzoo.metrics.manifold`) of `num_samples`
     generated images against the first `num_real` (default: the same number) images of `dataset`/`split`, all
     from one pass of the feature network over each set. Returns a report dict that names the network and its
-    comparability."""
+    comparability. `images`: uint8 images already sampled from `model` (`sample_images`), measured instead of
+    sampling again."""
     metrics = tuple(metrics)
     unknown = set(metrics) - set(FEATURE_METRICS)
     if unknown:
@@ -73,8 +74,9 @@ def evaluate_generator(model, dataset="fashion_mnist", split="test", num_samples
     keep = "kid" in metrics or "prdc" in metrics
     real, real_features = real_statistics(dataset, split, num_real, network, keep_features=keep, progress=progress)
     fake = GaussianStatistics()
-    fake_features = run_extractor(get_extractor(network), generated_batches(model, num_samples, batch_size, seed),
-                                  num_samples, keep_features=keep, statistics=fake, progress=progress)
+    generated = generated_batches(model, num_samples, batch_size, seed) if images is None else images
+    fake_features = run_extractor(get_extractor(network), generated, num_samples, keep_features=keep,
+                                  statistics=fake, progress=progress)
     report = {"network": network, "comparable_with_published": network == "fid_inception",
               "dataset": dataset, "split": split, "num_real": num_real, "num_generated": num_samples, "seed": seed}
     if network != "fid_inception":
@@ -95,6 +97,18 @@ FEATURE_METRICS = ("fid", "kid", "prdc")
 # sample count, sampling seed and feature network).
 COMPARABLE_SETTINGS = ("dataset", "split", "num_samples", "seed", "network")
 EVALUATE_METRICS = ("fid", "kid", "prdc", "is", "classifier", "coverage", "class_fidelity", "diversity")
+
+
+def sample_images(model, num_samples, seed=0, progress=True, batch_size=250):
+    """`num_samples` uint8 images from `model` (the noise of `generated_batches`), with a progress bar."""
+    import keras
+    bar = keras.utils.Progbar(num_samples, unit_name="image") if progress else None
+    batches = []
+    for batch in generated_batches(model, num_samples, batch_size, seed):
+        batches.append(batch)
+        if bar is not None:
+            bar.add(len(batch))
+    return np.concatenate(batches)
 
 
 def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples=10000, split="test",
@@ -127,12 +141,13 @@ def evaluate_model(model, dataset="fashion_mnist", metrics=("fid",), num_samples
         metrics += ("class_fidelity",)
     report = {"dataset": dataset, "split": split, "num_samples": num_samples, "seed": seed}
     inception_metrics = [m for m in metrics if m in FEATURE_METRICS]
-    if inception_metrics:
-        report.update(evaluate_generator(model, dataset, split, num_samples, inception_metrics, network,
-                                         seed=seed, progress=progress))
     fakes = None
     if any(m in metrics for m in ("is", "classifier", "coverage", "class_fidelity", "diversity")):
-        fakes = np.concatenate(list(generated_batches(model, num_samples, seed=seed)))
+        # Sampled once for every metric: a diffusion model's sampling costs as much as the feature network.
+        fakes = sample_images(model, num_samples, seed=seed, progress=progress)
+    if inception_metrics:
+        report.update(evaluate_generator(model, dataset, split, num_samples, inception_metrics, network,
+                                         seed=seed, progress=progress, images=fakes))
     if "is" in metrics:
         from kzoo.metrics.inception_score import score_from_probabilities
         extractor = get_extractor(network)
