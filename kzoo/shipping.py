@@ -57,7 +57,8 @@ def model_result(name, facts, provenance=None, git_commit=None, family=None, roo
         num_generated=e.get("num_generated", e["num_samples"]),
         evaluation_command=f"kzoo evaluate --model saved_models/{name} --dataset {e['dataset']}"
                            + (f" --split {e['split']}" if e["split"] != "test" else "")
-                           + f" --metrics {','.join(evaluated_metrics(e))} --num-samples {e['num_samples']}",
+                           + f" --metrics {','.join(evaluated_metrics(e))} --num-samples {e['num_samples']}"
+                           + (f" --sampler {e['sampler']} --steps {e['sampling_steps']}" if "sampler" in e else ""),
         seeds=[e["seed"]], precision=archive_precision(folder / "model.keras"), **kresults.fid_network_record(),
         **facts)
     if provenance:

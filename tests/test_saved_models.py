@@ -60,6 +60,7 @@ def test_result_file_describes_the_shipped_model(name):
         evaluation["split"], evaluation["num_real"], evaluation["num_samples"])
     if record["protocol"]["dataset"] in ("mnist", "fashion_mnist"):  # data with a test split: the 10k protocol
         assert (evaluation["split"], evaluation["num_real"], evaluation["num_samples"]) == ("test", 10000, 10000)
-    policies = {layer.dtype_policy.name for layer in model.generator.layers if layer.weights} \
-        if hasattr(model, "generator") else {layer.dtype_policy.name for layer in model.decoder.layers if layer.weights}
+    # The network that draws the images: a GAN's generator, a VAE's decoder, a diffusion model's denoiser.
+    drawing = next(getattr(model, name) for name in ("generator", "decoder", "network") if hasattr(model, name))
+    policies = {layer.dtype_policy.name for layer in drawing.layers if layer.weights}
     assert policies == {record["protocol"]["precision"]}

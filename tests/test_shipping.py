@@ -50,6 +50,18 @@ def test_a_shipped_run_loads_by_name_verified_and_records_its_recipe_as_fields(f
         registry.load_model("tiny_vae")
 
 
+def test_the_recorded_evaluation_command_names_the_sampler_the_evaluation_used(finished_run, tmp_path):
+    evaluation = json.loads((finished_run / "evaluation.json").read_text())
+    assert "--sampler" not in results.read(shipping.ship(finished_run, "plain", finished_run / "evaluation.json",
+                                                         root=tmp_path))["protocol"]["evaluation_command"]
+    sampled = tmp_path / "sampled.json"
+    sampled.write_text(json.dumps({**evaluation, "sampler": "dpmpp_2m", "sampling_steps": 20,
+                                   "network_evaluations_per_image": 20}))
+    command = results.read(shipping.ship(finished_run, "sampled", sampled, root=tmp_path))["protocol"][
+        "evaluation_command"]
+    assert command.endswith("--metrics fid --num-samples 1000 --sampler dpmpp_2m --steps 20"), command
+
+
 def test_shipping_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(ValueError, match="not a finished run folder"):
         shipping.ship(tmp_path, "nothing", tmp_path / "evaluation.json", root=tmp_path)

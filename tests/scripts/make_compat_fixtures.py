@@ -5,6 +5,8 @@ every preset's recorded form and run fingerprint (`preset_fingerprints.json`), a
 from fixed noise (`shipped_samples.npz`). Re-run only on purpose (a deliberate, documented change):
 
     python tests/scripts/make_compat_fixtures.py
+    python tests/scripts/make_compat_fixtures.py new_shipped_samples   # a newly shipped model: adds its samples,
+                                                                      # keeps every recorded one
 """
 
 import json
@@ -55,11 +57,14 @@ def preset_fingerprints():
     (DATA / "preset_fingerprints.json").write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
 
 
-def shipped_samples():
+def shipped_samples(keep_recorded=False):
     from kzoo import registry
     arrays = {}
+    if keep_recorded:
+        with np.load(DATA / "shipped_samples.npz") as recorded:
+            arrays = {key: recorded[key] for key in recorded.files}
     for folder in sorted((ROOT / "saved_models").iterdir()):
-        if not (folder / "saved_model").is_dir():
+        if not (folder / "saved_model").is_dir() or folder.name in arrays:
             continue
         model = registry.load_generator(folder)
         z = np.random.default_rng(0).standard_normal((4, model.latent_dim)).astype("float32")
@@ -67,6 +72,10 @@ def shipped_samples():
         arrays[folder.name + ".weights_sha256"] = np.array(
             json.loads((folder / "model.json").read_text())["weights_sha256"])
     np.savez_compressed(DATA / "shipped_samples.npz", **arrays)
+
+
+def new_shipped_samples():
+    shipped_samples(keep_recorded=True)
 
 
 if __name__ == "__main__":
