@@ -22,7 +22,7 @@ import os
 
 import tensorflow as tf
 
-from kzoo.config import PRECISIONS, STRATEGIES
+from kzoo.config import NATIVE_BFLOAT16_CPU_FLAGS, PRECISIONS, STRATEGIES, cpu_flags
 
 
 def get_strategy(name="auto", devices=None):
@@ -91,16 +91,7 @@ def bfloat16_is_native(cpu_flags, gpu_compute_capabilities):
     AVX512_BF16 or AMX."""
     if gpu_compute_capabilities:
         return all(tuple(c) >= (8, 0) for c in gpu_compute_capabilities)
-    return bool(set(cpu_flags) & {"avx512_bf16", "amx_bf16"})
-
-
-def cpu_flags():
-    """The CPU's feature flags from /proc/cpuinfo (an empty set where there is none, e.g. macOS, Windows)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    except OSError:
-        return set()
+    return bool(set(cpu_flags) & NATIVE_BFLOAT16_CPU_FLAGS)
 
 
 def native_bfloat16():

@@ -17,7 +17,7 @@ import platform
 import subprocess
 import sys
 
-from kzoo.config import atomic_write_bytes
+from kzoo.config import NATIVE_BFLOAT16_CPU_FLAGS, atomic_write_bytes, cpu_flags
 
 # What every result's protocol must say (the issue of record: a number without these cannot be compared).
 REQUIRED_PROTOCOL = ("command", "kzoo_version", "git_commit", "date", "machine")
@@ -39,14 +39,17 @@ def git_commit(path: os.PathLike | None = None) -> str | None:
 
 
 def machine() -> dict:
-    """The hardware in words: CPU model, logical cores, and the accelerators TensorFlow sees."""
+    """The hardware in words: CPU model, logical cores, whether the CPU has native bfloat16, and the accelerators
+    TensorFlow sees."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    info = {"cpu": cpu, "logical_cores": os.cpu_count(), "system": platform.system()}
+    # Whether precision `auto` trains in mixed_bfloat16 on this CPU (kzoo.distribute.resolve_precision).
+    info = {"cpu": cpu, "logical_cores": os.cpu_count(), "system": platform.system(),
+            "cpu_native_bfloat16": bool(cpu_flags() & NATIVE_BFLOAT16_CPU_FLAGS)}
     if "tensorflow" in sys.modules:
         import tensorflow as tf
         info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]

@@ -37,6 +37,9 @@ def test_auto_precision_follows_this_machine():
     capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) for g in gpus]
     native = all(tuple(c) >= (8, 0) for c in capabilities) if gpus else bool(flags & {"avx512_bf16", "amx_bf16"})
     assert distribute.resolve_precision("auto") == ("mixed_bfloat16" if native else "float32")
+    # Results record it, so a figure measured in `auto` says which precision it trained in.
+    from kzoo import results
+    assert results.machine()["cpu_native_bfloat16"] == bool(flags & {"avx512_bf16", "amx_bf16"})
     assert distribute.resolve_precision("mixed_float16") == "mixed_float16"
     with pytest.raises(ValueError, match="precision must be one of"):
         distribute.resolve_precision("int8")

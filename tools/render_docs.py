@@ -251,11 +251,14 @@ def class_fidelity(name) -> str:
 def ci_time() -> str:
     r = load("ci_time")
     res, p = r["results"], r["protocol"]
+    machine = p.get("machine", {})
+    cpu = f"{machine.get('cpu', '?')}, {machine.get('logical_cores', '?')} cores" + {
+        True: ", native bfloat16", False: ", no native bfloat16"}.get(machine.get("cpu_native_bfloat16"), "")
     return markdown_table(["measured", "tests passed", "failed", "deselected", "tests (pytest)", "in all (fresh clone)",
-                           "commit"],
+                           "machine", "commit"],
                           [[p["date"][:10], res["passed"], res.get("failed", 0), res.get("deselected"),
                             _seconds(res["pytest_s"]),
-                            f"{res['wall_s'] // 60:.0f} min {res['wall_s'] % 60:.0f} s", p["git_commit"][:7]]])
+                            f"{res['wall_s'] // 60:.0f} min {res['wall_s'] % 60:.0f} s", cpu, p["git_commit"][:7]]])
 
 
 def main_job() -> str:
