@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 
-import keras
 import numpy as np
 
-from kzoo.metrics.evaluate import real_statistics
-from kzoo.metrics.features import generated_batches, get_extractor, run_extractor
+from kzoo.metrics.evaluate import real_statistics, sample_images
+from kzoo.metrics.features import get_extractor, run_extractor
 from kzoo.metrics.fid import GaussianStatistics, check_sample_size, statistics_distance
 
 
@@ -50,14 +49,9 @@ def compare_samplers(model, settings, dataset="fashion_mnist", split="test", num
             start = time.perf_counter()
             np.asarray(model.generate(np.zeros((min(batch_size, num_samples), model.latent_dim), np.float32)))
             first_call_s = time.perf_counter() - start
-            bar = keras.utils.Progbar(num_samples, unit_name="image") if progress else None
-            batches, start = [], time.perf_counter()
-            for batch in generated_batches(model, num_samples, batch_size, seed):
-                batches.append(batch)
-                if bar is not None:
-                    bar.add(len(batch))
+            start = time.perf_counter()
+            images = sample_images(model, num_samples, seed=seed, progress=progress, batch_size=batch_size)
             sampling_s = time.perf_counter() - start
-            images = np.concatenate(batches)
             fake = GaussianStatistics()
             run_extractor(extractor, images, num_samples, keep_features=False, statistics=fake, progress=progress)
             check_sample_size(fake.count, fake.mean.shape[0], "generated images")
