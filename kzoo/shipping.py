@@ -84,7 +84,7 @@ def model_result(name, facts, provenance=None, git_commit=None, family=None, roo
 
 # The training facts of a results/model_NAME.json that a new evaluation of the same weights keeps.
 TRAINING_FACTS = ("command", "preset", "training_seed", "settings", "epochs", "steps", "wall_time_s",
-                  "peak_memory_mib", "parameters", "final", "target", "trained_as")
+                  "peak_memory_mib", "parameters", "final", "target", "trained_as", "fid_by_epoch")
 
 
 def reevaluate(name, evaluation_path, root=None):
@@ -283,6 +283,9 @@ def ship(run, name, evaluation, target=None, provenance=None, root=None):
              "epochs": summary["epochs"], "steps": summary["steps"], "wall_time_s": summary["wall_time_s"],
              "peak_memory_mib": summary.get("peak_memory_mib"), "parameters": summary["parameters"],
              "final": summary["final"]}
+    fid_by_epoch = run.fid_by_epoch()
+    if fid_by_epoch:  # the FID-against-epochs curve `--fid-every` measured on the way
+        facts["fid_by_epoch"] = fid_by_epoch
     if summary.get("init_from"):
         # Trained in two parts (the second with --init-from); the command above trains it in one.
         source, p = summary["init_from"], earlier_training(summary, root)

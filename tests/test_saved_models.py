@@ -64,3 +64,10 @@ def test_result_file_describes_the_shipped_model(name):
     drawing = next(getattr(model, name) for name in ("generator", "decoder", "network") if hasattr(model, name))
     policies = {layer.dtype_policy.name for layer in drawing.layers if layer.weights}
     assert policies == {record["protocol"]["precision"]}
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_every_shipped_model_has_a_card_whose_facts_come_from_its_results_file(name):
+    card = SAVED / name / "README.md"
+    assert card.exists(), f"saved_models/{name} has no card (README.md)"
+    assert f"<!-- table: @card:{name} -->" in card.read_text()

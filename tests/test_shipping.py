@@ -65,3 +65,26 @@ def test_the_recorded_evaluation_command_names_the_sampler_the_evaluation_used(f
 def test_shipping_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(ValueError, match="not a finished run folder"):
         shipping.ship(tmp_path, "nothing", tmp_path / "evaluation.json", root=tmp_path)
+
+
+def test_the_fid_measured_during_training_is_recorded_by_epoch(finished_run, tmp_path):
+    """A run trained with `--fid-every` ships its FID-against-epochs curve: the epochs the history measured it at
+    (NaN elsewhere) with their values, and the protocol its summary holds; a reevaluation keeps it."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    history = json.loads((run / "history.json").read_text())
+    history["loss"] = [0.5, 0.4, 0.3, 0.2]
+    history["fid"] = [float("nan"), 61.5, float("nan"), 48.25]
+    (run / "history.json").write_text(json.dumps(history))
+    summary = json.loads((run / "summary.json").read_text())
+    summary["periodic_fid"] = {"every": 2, "num_generated": 2000, "split": "test", "seed": 3}
+    (run / "summary.json").write_text(json.dumps(summary))
+    expected = {"every": 2, "num_generated": 2000, "split": "test", "seed": 3, "epochs": [2, 4], "fid": [61.5, 48.25]}
+    path = shipping.ship(run, "curved", run / "evaluation.json", root=tmp_path)
+    assert results.read(path)["protocol"]["fid_by_epoch"] == expected
+    again = tmp_path / "again.json"
+    again.write_text((run / "evaluation.json").read_text())
+    assert results.read(shipping.reevaluate("curved", again, root=tmp_path))["protocol"]["fid_by_epoch"] == expected
+    # A run without it records none.
+    assert "fid_by_epoch" not in results.read(shipping.ship(finished_run, "flat", finished_run / "evaluation.json",
+                                                            root=tmp_path))["protocol"]

@@ -359,6 +359,18 @@ def card(name) -> str:
         real = r["evaluation"]["class_fidelity"]["real_accuracy"]
         rows.append(["class fidelity (classifier agrees with the class asked for)",
                      f"**{r['class_fidelity']:.2%}** (real test images: {real:.2%})"])
+    e = r.get("evaluation") or {}
+    if e.get("sampler"):  # a diffusion model: how its samples were drawn, and how fast
+        rows.append(["sampler", f"`{e['sampler']}`, {e['network_evaluations_per_image']} network evaluations per "
+                                f"image"])
+        speed = _sampling_speed(name, e["sampler"], e["network_evaluations_per_image"])
+        if speed:
+            rows.append(["sampling speed (2-core CPU)", speed])
+    if p.get("fid_by_epoch"):
+        curve = p["fid_by_epoch"]
+        rows.append([f"reference FID during training ({curve['num_generated']:,} generated vs "
+                     f"{curve['num_generated']:,} {curve['split']}), by epoch",
+                     ", ".join(f"{epoch}: {fid:.1f}" for epoch, fid in zip(curve["epochs"], curve["fid"]))])
     rows += [
             ["training command", f"`{p['command']}`"]]
     if p.get("trained_as"):  # trained in parts: the command above trains it in one
@@ -366,6 +378,18 @@ def card(name) -> str:
     rows += [["evaluation command", f"`{p['evaluation_command']}`"],
             ["data file", f"[results/model_{name}.json](../../results/model_{name}.json)"]]
     return markdown_table(["", "measured"], rows)
+
+
+def _sampling_speed(name, sampler, steps):
+    """The shipped setting's row of the model's sampler table (`tools/sampler_table.py`), if one was measured."""
+    if not (RESULTS / f"sampler_table_{name}.json").exists():
+        return None
+    record = load(f"sampler_table_{name}")
+    for row in record["results"]["rows"]:
+        if (row["sampler"], row["steps"]) == (sampler, steps):
+            return (f"{row['images_per_s']:.1f} images/s ({record['protocol']['num_generated']:,} images in "
+                    f"{_seconds(row['sampling_s'])}, batch {record['protocol']['batch_size']}; the sampler table)")
+    return None
 
 
 def classifiers() -> str:

@@ -63,6 +63,17 @@ class RunFolder:
     def history(self) -> dict:
         return read_json(self.path / self.HISTORY, {})
 
+    def fid_by_epoch(self) -> dict | None:
+        """The reference FID `--fid-every` recorded during training: ``{"epochs": [...], "fid": [...]}`` (the epochs
+        it was measured at, counted from 1) plus the protocol the summary holds (``num_generated``, ``split``,
+        ``seed``, ``every``); None for a run without it."""
+        fids = self.history().get("fid") or []
+        measured = [(epoch, value) for epoch, value in enumerate(fids, 1) if value is not None and value == value]
+        if not measured:
+            return None
+        protocol = (self.summary() or {}).get("periodic_fid") or {}
+        return {**protocol, "epochs": [e for e, _ in measured], "fid": [v for _, v in measured]}
+
     def stability(self) -> list:
         return read_json(self.path / self.STABILITY, [])
 

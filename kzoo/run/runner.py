@@ -210,17 +210,23 @@ class Run:
         # Figures that add to the epoch's logs come before the history writer.
         figures = list(self.family.run_callbacks(self) if self.family.run_callbacks else [])
         if self.settings.fid_every:
-            name = self.preset["dataset"]
+            p = self.periodic_fid()
             figures.append(kcallbacks.PeriodicMetric(
-                name, metric="fid", num_samples=self.settings.fid_samples or 2000,
-                split="test" if name in datasets.BUILTIN else "train", every=self.settings.fid_every,
-                seed=self.settings.seed))
+                self.preset["dataset"], metric="fid", num_samples=p["num_generated"], split=p["split"],
+                every=p["every"], seed=p["seed"]))
         callbacks = [self.guard, self.checkpointer, *figures, self.history, self.stability,
                      kcallbacks.SampleGrid(write_dir / "samples", num_images=self.settings.num_samples,
                                            seed=self.settings.seed, log_dir=log_dir)]
         if self.settings.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
         return callbacks
+
+    def periodic_fid(self):
+        """What `--fid-every` measures: the reference FID of `num_generated` images (seed `seed`) against as many of
+        the data set's `split` images, every `every` epochs."""
+        name = self.preset["dataset"]
+        return {"every": self.settings.fid_every, "num_generated": self.settings.fid_samples or 2000,
+                "split": "test" if name in datasets.BUILTIN else "train", "seed": self.settings.seed}
 
     def finish(self, model):
         """Figures, ``model.keras``, the SavedModel and ``summary.json`` of a trained model; returns the summary."""
@@ -264,6 +270,8 @@ class Run:
             "stability_last_epoch": self.stability.epochs[-1] if self.stability.epochs else None,
             "figures": figures, "model": "model.keras", "saved_model": "saved_model" if self.settings.export else None,
         }
+        if self.settings.fid_every:  # what the history's "fid" values compared (RunFolder.fid_by_epoch)
+            summary["periodic_fid"] = self.periodic_fid()
         if self.settings.init_from:
             summary["init_from"] = self.settings.init_from
         if self.settings.new_optimizer:
