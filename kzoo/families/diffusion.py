@@ -106,8 +106,7 @@ PRESETS = {
         about="Diffusion on Fashion-MNIST, the shipped recipe: the unet28 U-Net (1.8M parameters), cosine schedule, "
               "v-prediction (Salimans & Ho 2022) with Min-SNR-5 loss weighting (Hang et al. 2023), averaged weights "
               "(0.999), AdamW(1e-3, weight decay 1e-4, gradient norm clipped at 1), batch 128, 30 epochs, float32 "
-              "pinned; "
-              "sampled by DPM-Solver++(2M) (Lu et al. 2022) in 20 network evaluations."),
+              "pinned; sampled by DPM-Solver++(2M) (Lu et al. 2022) in 20 network evaluations."),
     "diffusion_mnist": derive(V_MIN_SNR, dataset="mnist",
                               about="Diffusion on MNIST with the recipe of diffusion_fashion."),
     "ddim_emoji": derive(
